@@ -1,0 +1,49 @@
+"""Argument and input checks shared by the blocks: each raises ``ValueError`` naming the
+argument, the value it got and what was expected."""
+from typing import Iterable, Optional, Sequence
+
+import torch
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return ``value`` if it is an int >= 1, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return value
+
+
+def check_choice(name: str, value, choices: Iterable):
+    """Return ``value`` if it is one of ``choices``, else raise naming ``name``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+    return value
+
+
+def check_feature_map(name: str,
+                      x: torch.Tensor,
+                      channels: Optional[int] = None,
+                      ndim: int = 4) -> None:
+    """Check that ``x`` is an (N, C, *spatial) tensor of rank ``ndim`` with ``channels`` C.
+
+    Args:
+        name (str): the input's name in the caller's signature, for the message.
+        x (Tensor): the input.
+        channels (int, optional): the expected channel count; None skips the check.
+        ndim (int): the expected rank: 4 for NCHW, 5 for NCDHW.
+    """
+    layout = {4: '(N, C, H, W)', 5: '(N, C, D, H, W)'}.get(ndim, f'{ndim}-D')
+    if not isinstance(x, torch.Tensor) or x.dim() != ndim:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f'{name} must be a {layout} tensor, got {got}')
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f'{name} must have {channels} channels {layout}, got shape '
+                         f'{tuple(x.shape)}')
+
+
+def check_same_shape(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
+    """Check that all ``tensors`` have one shape; the message lists each name's shape."""
+    shapes = [tuple(t.shape) for t in tensors]
+    if len(set(shapes)) > 1:
+        listed = ', '.join(f'{n}={s}' for n, s in zip(names, shapes))
+        raise ValueError(f'inputs must have the same shape, got {listed}')

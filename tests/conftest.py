@@ -1,0 +1,8 @@
+import mmseg_fusion  # noqa: F401  (applies compat fixes, registers modules)
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
