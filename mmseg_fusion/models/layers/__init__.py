@@ -1,4 +1,17 @@
-from . import (dual_cross_attention, dynamic_feature_fusion, gated_fusion,  # noqa: F401
-               hff_block, joint_channel_spatial_attention, multi_feature_extraction,
-               multi_scale_cross_axis_attention, multi_scale_selective_fusion,
-               osr_attention, safm)
+"""The seed blocks: plain nn.Modules registered in ``mmseg.registry.MODELS``."""
+from .dual_cross_attention import DualCrossAttention
+from .dynamic_feature_fusion import DynamicFeatureFusion
+from .gated_fusion import GatedFusion
+from .hff_block import HFFBlock
+from .joint_channel_spatial_attention import JointChannelSpatialAttention
+from .multi_feature_extraction import MultiFeatureExtraction
+from .multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
+from .multi_scale_selective_fusion import MultiScaleSelectiveFusion
+from .osr_attention import OSRAttention
+from .safm import SAFM
+
+__all__ = [
+    'DualCrossAttention', 'DynamicFeatureFusion', 'GatedFusion', 'HFFBlock',
+    'JointChannelSpatialAttention', 'MultiFeatureExtraction',
+    'MultiScaleCrossAxisAttention', 'MultiScaleSelectiveFusion', 'OSRAttention', 'SAFM'
+]

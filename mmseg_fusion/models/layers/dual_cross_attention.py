@@ -1,1 +1,241 @@
-"""Placeholder: being written."""
+"""Dual cross-attention (DCA) over the stages of an encoder."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from ..utils import check_feature_map, check_positive_int
+
+
+def _depthwise_projection(channels: int) -> nn.Conv1d:
+    """Depthwise 1x1 convolution over (N, C, L) tokens: a per-channel scale and bias."""
+    return nn.Conv1d(channels, channels, kernel_size=1, groups=channels)
+
+
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(N, C, L) -> (N, num_heads, C // num_heads, L); head h holds channels
+    h * C // num_heads to (h + 1) * C // num_heads - 1."""
+    return x.reshape(x.shape[0], num_heads, -1, x.shape[-1])
+
+
+def _layer_norm_channels(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """Apply a LayerNorm over the channels of (N, C, L) tokens."""
+    return norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _ChannelCrossAttention(nn.Module):
+    """Channel cross-attention of one stage: the stage's channels are the queries, the
+    channels of all stages the keys and values; tokens are (N, C, L)."""
+
+    def __init__(self, channels: int, total_channels: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        # The reference scales by the total channel count, not the per-head one.
+        self.scale = total_channels**-0.5
+        self.q_proj = _depthwise_projection(channels)
+        self.k_proj = _depthwise_projection(total_channels)
+        self.v_proj = _depthwise_projection(total_channels)
+        self.out_proj = _depthwise_projection(channels)
+
+    def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        q = _split_heads(self.q_proj(query), self.num_heads)
+        k = _split_heads(self.k_proj(context), self.num_heads)
+        v = _split_heads(self.v_proj(context), self.num_heads)
+        attn = torch.softmax(q @ k.transpose(-2, -1) * self.scale, dim=-1)
+        return self.out_proj((attn @ v).flatten(1, 2))
+
+
+class _SpatialCrossAttention(nn.Module):
+    """Spatial cross-attention of one stage: the tokens of all stages (concatenated
+    along channels) are the queries and keys, the stage's tokens the values; tokens
+    are (N, C, L)."""
+
+    def __init__(self, channels: int, total_channels: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = (total_channels // num_heads)**-0.5
+        self.q_proj = _depthwise_projection(total_channels)
+        self.k_proj = _depthwise_projection(total_channels)
+        self.v_proj = _depthwise_projection(channels)
+        self.out_proj = _depthwise_projection(channels)
+
+    def forward(self, context: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        q = _split_heads(self.q_proj(context), self.num_heads)
+        k = _split_heads(self.k_proj(context), self.num_heads)
+        v = _split_heads(self.v_proj(value), self.num_heads)
+        attn = torch.softmax(q.transpose(-2, -1) @ k * self.scale, dim=-1)
+        return self.out_proj((v @ attn.transpose(-2, -1)).flatten(1, 2))
+
+
+class _ChannelSpatialBlock(nn.Module):
+    """One CCSA block: channel cross-attention then spatial cross-attention, each on
+    per-stage LayerNorm'd tokens and added to its input; tokens are (N, C_i, L)."""
+
+    def __init__(self, in_channels: Sequence[int], channel_heads: Sequence[int],
+                 spatial_heads: Sequence[int], channel_attention: bool,
+                 spatial_attention: bool) -> None:
+        super().__init__()
+        total = sum(in_channels)
+        self.channel_norms = self.channel_attns = None
+        self.spatial_norms = self.spatial_attns = None
+        if channel_attention:
+            self.channel_norms = nn.ModuleList(
+                nn.LayerNorm(c, eps=1e-6) for c in in_channels)
+            self.channel_attns = nn.ModuleList(
+                _ChannelCrossAttention(c, total, h)
+                for c, h in zip(in_channels, channel_heads))
+        if spatial_attention:
+            self.spatial_norms = nn.ModuleList(
+                nn.LayerNorm(c, eps=1e-6) for c in in_channels)
+            self.spatial_attns = nn.ModuleList(
+                _SpatialCrossAttention(c, total, h)
+                for c, h in zip(in_channels, spatial_heads))
+
+    def forward(self, tokens: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+        if self.channel_attns is not None:
+            normed = [
+                _layer_norm_channels(n, t) for n, t in zip(self.channel_norms, tokens)
+            ]
+            context = torch.cat(normed, dim=1)
+            tokens = [
+                t + attn(q, context)
+                for t, q, attn in zip(tokens, normed, self.channel_attns)
+            ]
+        if self.spatial_attns is not None:
+            normed = [
+                _layer_norm_channels(n, t) for n, t in zip(self.spatial_norms, tokens)
+            ]
+            context = torch.cat(normed, dim=1)
+            tokens = [
+                t + attn(context, v)
+                for t, v, attn in zip(tokens, normed, self.spatial_attns)
+            ]
+        return tokens
+
+
+@MODELS.register_module()
+class DualCrossAttention(nn.Module):
+    """Dual cross-attention: channel then spatial cross-attention across encoder stages.
+
+    From "Dual Cross-Attention for Medical Image Segmentation" (Ates et al., 2023).
+    Each stage is average-pooled to ``patch_size x patch_size`` tokens and projected by
+    a depthwise 1x1 convolution. ``num_blocks`` blocks then apply, each with per-stage
+    LayerNorm and a residual connection, channel cross-attention (queries: the stage's
+    channels; keys and values: the channels of all stages) and spatial cross-attention
+    (queries and keys: all stages' tokens concatenated along channels; values: the
+    stage's tokens), with depthwise 1x1 projections of queries, keys, values and output.
+    The tokens are upsampled (bilinear, ``align_corners=True``) to the stage's size,
+    projected by a 1x1 convolution, added to the stage's input and passed through
+    BatchNorm and ReLU. As in the reference, channel attention scales the logits by
+    ``sum(in_channels) ** -0.5`` and spatial attention by
+    ``(sum(in_channels) // spatial_heads[i]) ** -0.5``. The depthwise 1x1 projections
+    act on (N, C, L) tokens as ``nn.Conv1d``: the reference's (C, 1, 1, 1) weights map
+    onto these (C, 1, 1) ones by a reshape.
+
+    The reference upsamples by a fixed ``strides[i]``, assuming each stage is
+    ``patch_size * strides[i]`` pixels, so other and non-square sizes crash; here each
+    stage is upsampled to its own (H_i, W_i), which gives the same result at the
+    reference's sizes, and there is no ``strides`` argument.
+
+    Args:
+        in_channels (Sequence[int]): channels of each stage.
+        patch_size (int): side of the token grid each stage is pooled to.
+        channel_heads (Sequence[int], optional): channel-attention heads per stage; each
+            must divide the stage's channels and ``sum(in_channels)`` (checked only when
+            channel attention is used). None: all 1.
+        spatial_heads (Sequence[int], optional): spatial-attention heads per stage; each
+            must divide the stage's channels and ``sum(in_channels)`` (checked only when
+            spatial attention is used). None: all 4.
+        num_blocks (int): number of channel-spatial attention blocks.
+        channel_attention (bool): whether to apply channel cross-attention.
+        spatial_attention (bool): whether to apply spatial cross-attention. At least one
+            of the two must be True.
+
+    Shape:
+        - Input: sequence of ``len(in_channels)`` tensors, stage i (N, in_channels[i],
+          H_i, W_i), any sizes.
+        - Output: tuple of tensors of the inputs' shapes.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 patch_size: int = 28,
+                 channel_heads: Optional[Sequence[int]] = None,
+                 spatial_heads: Optional[Sequence[int]] = None,
+                 num_blocks: int = 1,
+                 channel_attention: bool = True,
+                 spatial_attention: bool = True) -> None:
+        super().__init__()
+        if isinstance(in_channels, int) or not in_channels:
+            raise ValueError('in_channels must be a non-empty sequence of positive '
+                             f'ints, got {in_channels!r}')
+        for i, c in enumerate(in_channels):
+            check_positive_int(f'in_channels[{i}]', c)
+        check_positive_int('patch_size', patch_size)
+        check_positive_int('num_blocks', num_blocks)
+        if not (channel_attention or spatial_attention):
+            raise ValueError(
+                'at least one of channel_attention and spatial_attention must be '
+                f'True, got channel_attention={channel_attention!r}, '
+                f'spatial_attention={spatial_attention!r}')
+        channel_heads = self._check_heads('channel_heads', channel_heads, 1,
+                                          in_channels, channel_attention)
+        spatial_heads = self._check_heads('spatial_heads', spatial_heads, 4,
+                                          in_channels, spatial_attention)
+        self.in_channels = tuple(in_channels)
+        self.patch_size = patch_size
+
+        self.token_projs = nn.ModuleList(_depthwise_projection(c) for c in in_channels)
+        self.blocks = nn.ModuleList(
+            _ChannelSpatialBlock(in_channels, channel_heads, spatial_heads,
+                                 channel_attention, spatial_attention)
+            for _ in range(num_blocks))
+        self.out_convs = nn.ModuleList(nn.Conv2d(c, c, 1) for c in in_channels)
+        self.out_norms = nn.ModuleList(nn.BatchNorm2d(c) for c in in_channels)
+
+    @staticmethod
+    def _check_heads(name: str, heads: Optional[Sequence[int]], default: int,
+                     in_channels: Sequence[int], used: bool) -> Tuple[int, ...]:
+        """Default, length and (if the attention is used) divisibility checks."""
+        if heads is None:
+            heads = (default, ) * len(in_channels)
+        if isinstance(heads, int) or len(heads) != len(in_channels):
+            raise ValueError(f'{name} must have one entry per stage '
+                             f'(len(in_channels)={len(in_channels)}), got {heads!r}')
+        for i, h in enumerate(heads):
+            check_positive_int(f'{name}[{i}]', h)
+        total = sum(in_channels)
+        for i, (c, h) in enumerate(zip(in_channels, heads)):
+            if used and (c % h or total % h):
+                raise ValueError(
+                    f'{name}[{i}]={h} must divide in_channels[{i}]={c} and '
+                    f'sum(in_channels)={total}, got {name}={tuple(heads)!r}')
+        return tuple(heads)
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+        if isinstance(inputs, torch.Tensor) or len(inputs) != len(self.in_channels):
+            got = (tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else
+                   [tuple(getattr(x, 'shape', ())) for x in inputs])
+            raise ValueError(
+                f'inputs must be a sequence of {len(self.in_channels)} tensors with '
+                f'channels {self.in_channels}, got {got}')
+        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
+            check_feature_map(f'inputs[{i}]', x, channels=c)
+        if len({x.shape[0] for x in inputs}) > 1:
+            raise ValueError('inputs must have one batch size, got shapes '
+                             f'{[tuple(x.shape) for x in inputs]}')
+
+        tokens = [
+            proj(F.adaptive_avg_pool2d(x, self.patch_size).flatten(2))
+            for proj, x in zip(self.token_projs, inputs)
+        ]
+        for block in self.blocks:
+            tokens = block(tokens)
+        outputs = []
+        for x, t, conv, norm in zip(inputs, tokens, self.out_convs, self.out_norms):
+            t = t.unflatten(2, (self.patch_size, self.patch_size))
+            t = F.interpolate(t, size=x.shape[2:], mode='bilinear', align_corners=True)
+            outputs.append(F.relu(norm(conv(t) + x)))
+        return tuple(outputs)

@@ -1,1 +1,112 @@
-"""Placeholder: being written."""
+"""Overlapping spatial reduction attention (OSRA)."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from ..utils import check_feature_map, check_positive_int
+
+
+@MODELS.register_module()
+class OSRAttention(nn.Module):
+    """Multi-head self-attention whose keys and values come from an overlapping,
+    strided reduction of the feature map.
+
+    From "TransXNet: Learning Both Global and Local Dynamics with a Dual Dynamic Token
+    Mixer for Visual Recognition" (Lou et al., 2023). Queries are a 1x1 convolution of
+    the input. With ``sr_ratio > 1`` the map is reduced by a depthwise convolution
+    (kernel ``sr_ratio + 3``, stride ``sr_ratio``, padding ``(sr_ratio + 3) // 2``),
+    BatchNorm, ReLU, a depthwise 1x1 convolution and BatchNorm, so neighbouring windows
+    overlap; with ``sr_ratio == 1`` it is kept as is. A 3x3 depthwise convolution is
+    added to the reduced map as a residual, and a 1x1 convolution of the result gives
+    keys and values. Head ``h`` holds channels ``h * C // num_heads`` to
+    ``(h + 1) * C // num_heads - 1``. An optional relative position bias is added to
+    the attention logits, resized bicubically (``align_corners=False``) when its last
+    two sizes differ from the logits'.
+
+    Args:
+        channels (int): input and output channels C.
+        num_heads (int): attention heads; must divide ``channels``.
+        qk_scale (float, optional): scale of the logits, > 0. None:
+            ``(C // num_heads) ** -0.5``.
+        attn_drop (float): dropout probability on the attention weights, in [0, 1).
+        sr_ratio (int): spatial reduction stride of keys and values, >= 1.
+
+    Shape:
+        - x: (N, C, H, W).
+        - relative_pos_enc (optional): (N or 1, num_heads or 1, H_b, W_b); resized to
+          (H * W, H_r * W_r), the logits' size: for ``sr_ratio = s > 1``,
+          H_r = (H + 2 * ((s + 3) // 2) - s - 3) // s + 1 (likewise W_r); for
+          ``sr_ratio == 1``, H_r = H and W_r = W.
+        - Output: (N, C, H, W).
+    """
+
+    def __init__(self,
+                 channels: int,
+                 num_heads: int = 8,
+                 qk_scale: Optional[float] = None,
+                 attn_drop: float = 0.0,
+                 sr_ratio: int = 2) -> None:
+        super().__init__()
+        check_positive_int('channels', channels)
+        check_positive_int('num_heads', num_heads)
+        check_positive_int('sr_ratio', sr_ratio)
+        if channels % num_heads:
+            raise ValueError(f'num_heads must divide channels={channels}, got '
+                             f'num_heads={num_heads}')
+        if qk_scale is not None and not qk_scale > 0:
+            raise ValueError(f'qk_scale must be None or > 0, got {qk_scale!r}')
+        if not 0 <= attn_drop < 1:
+            raise ValueError(f'attn_drop must be in [0, 1), got {attn_drop!r}')
+        self.channels = channels
+        self.num_heads = num_heads
+        if qk_scale is None:
+            qk_scale = (channels // num_heads)**-0.5
+        self.scale = qk_scale
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.kv = nn.Conv2d(channels, 2 * channels, 1)
+        self.attn_drop = nn.Dropout(attn_drop)
+        if sr_ratio > 1:
+            kernel_size = sr_ratio + 3
+            self.sr = nn.Sequential(
+                nn.Conv2d(channels, channels, kernel_size, stride=sr_ratio,
+                          padding=kernel_size // 2, groups=channels, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(),
+                nn.Conv2d(channels, channels, 1, groups=channels, bias=False),
+                nn.BatchNorm2d(channels))
+        else:
+            self.sr = nn.Identity()
+        self.local_conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+
+    def forward(self,
+                x: torch.Tensor,
+                relative_pos_enc: Optional[torch.Tensor] = None) -> torch.Tensor:
+        check_feature_map('x', x, channels=self.channels)
+        if relative_pos_enc is not None:
+            check_feature_map('relative_pos_enc', relative_pos_enc)
+            if (relative_pos_enc.shape[0] not in (1, x.shape[0])
+                    or relative_pos_enc.shape[1] not in (1, self.num_heads)):
+                raise ValueError(
+                    'relative_pos_enc must be (N or 1, num_heads or 1, H_b, W_b) with '
+                    f'N={x.shape[0]}, num_heads={self.num_heads}, got '
+                    f'{tuple(relative_pos_enc.shape)}')
+        n, c, h, w = x.shape
+        q = self.q(x).reshape(n, self.num_heads, c // self.num_heads, h * w)
+        reduced = self.sr(x)
+        reduced = reduced + self.local_conv(reduced)
+        k, v = self.kv(reduced).flatten(2).chunk(2, dim=1)
+        k = k.reshape(n, self.num_heads, c // self.num_heads, -1)
+        v = v.reshape(n, self.num_heads, c // self.num_heads, -1)
+
+        attn = q.transpose(-2, -1) @ k * self.scale
+        if relative_pos_enc is not None:
+            if relative_pos_enc.shape[2:] != attn.shape[2:]:
+                relative_pos_enc = F.interpolate(
+                    relative_pos_enc, size=attn.shape[2:], mode='bicubic',
+                    align_corners=False)
+            attn = attn + relative_pos_enc
+        attn = self.attn_drop(attn.softmax(dim=-1))
+        return (v @ attn.transpose(-2, -1)).reshape(n, c, h, w)

@@ -1,0 +1,119 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from tests.helpers import assert_every_parameter_gets_grad
+
+
+def build(previous_channels=None, out_channels=8, **kwargs):
+    cfg = dict(type='HFFBlock', local_channels=8, global_channels=12,
+               inter_channels=8, out_channels=out_channels, reduction=4,
+               previous_channels=previous_channels)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('size', [(8, 8), (7, 5), (2, 3)])
+def test_output_shape_without_previous(size):
+    block = build(out_channels=10)
+    out = block(torch.randn(1, 8, *size), torch.randn(1, 12, *size))
+    assert out.shape == (1, 10, *size)
+
+
+@pytest.mark.parametrize('size, previous_size', [
+    ((8, 8), (16, 16)),  # HiFuse: exactly twice
+    ((7, 5), (14, 10)),
+    ((7, 5), (13, 9)),  # odd sizes: adaptive pooling
+    ((6, 9), (6, 9)),  # same size
+])
+def test_output_shape_with_previous(size, previous_size):
+    block = build(previous_channels=4)
+    out = block(torch.randn(2, 8, *size), torch.randn(2, 12, *size),
+                torch.randn(2, 4, *previous_size))
+    assert out.shape == (2, 8, *size)
+
+
+def test_irmlp_convolution_is_depthwise():
+    """The reference drops ``group``; here IRMLP's 3x3 has one filter per channel."""
+    block = build()
+    assert block.irmlp.dwconv.weight.shape == (8 + 12 + 8, 1, 3, 3)
+
+
+def test_only_the_selected_path_is_built():
+    assert not hasattr(build(), 'previous_proj')
+    assert build(previous_channels=4).fuse_norm.normalized_shape == (3 * 8, )
+
+
+@pytest.mark.parametrize('previous_channels', [None, 4])
+def test_every_parameter_gets_grad(previous_channels):
+    block = build(previous_channels=previous_channels)
+    inputs = [torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5)]
+    if previous_channels:
+        inputs.append(torch.randn(2, 4, 12, 10))
+    # Train mode: every parameter is used (DDP needs a gradient for each).
+    block(*inputs).sum().backward()
+    assert all(p.grad is not None for p in block.parameters())
+    # Eval mode: the reference's conv biases before BatchNorm (and the fusion
+    # LayerNorm's bias) cancel out of a training-mode batch norm, so check non-zero
+    # gradients here.
+    block.eval()
+    assert_every_parameter_gets_grad(block, block(*inputs))
+
+
+def test_eval_is_deterministic():
+    block = build(previous_channels=4, drop_path_rate=0.5).eval()
+    inputs = (torch.randn(2, 8, 5, 5), torch.randn(2, 12, 5, 5),
+              torch.randn(2, 4, 10, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(block(*inputs), block(*inputs), rtol=0, atol=0)
+
+
+def test_zeroed_mlp_leaves_the_pooled_previous_stage():
+    """out = shortcut + IRMLP(...); with IRMLP's last BatchNorm zeroed, the output is
+    the previous stage's projection average-pooled 2x2 (the reference's shortcut)."""
+    block = build(previous_channels=4).eval()
+    with torch.no_grad():
+        block.irmlp.out_norm.weight.zero_()
+        block.irmlp.out_norm.bias.zero_()
+        previous = torch.randn(2, 4, 12, 10)
+        out = block(torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5), previous)
+        expected = F.avg_pool2d(block.previous_proj(previous), 2)
+    torch.testing.assert_close(out, expected)
+    assert expected.abs().max() > 0
+
+
+def test_zeroed_mlp_without_previous_gives_zero():
+    block = build().eval()
+    with torch.no_grad():
+        block.irmlp.out_norm.weight.zero_()
+        block.irmlp.out_norm.bias.zero_()
+        out = block(torch.randn(1, 8, 6, 5), torch.randn(1, 12, 6, 5))
+    assert out.abs().max() == 0
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(previous_channels=4, out_channels=10), 'out_channels'),
+    (dict(reduction=16), 'reduction'),
+    (dict(drop_path_rate=1.0), 'drop_path_rate'),
+    (dict(local_channels=0), 'local_channels'),
+    (dict(previous_channels=0), 'previous_channels'),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build(**kwargs)
+
+
+@pytest.mark.parametrize('previous_channels, shapes', [
+    (None, [(1, 6, 8, 8), (1, 12, 8, 8)]),  # wrong local channels
+    (None, [(1, 8, 8, 8), (1, 8, 8, 8)]),  # wrong global channels
+    (None, [(1, 8, 8, 8), (1, 12, 8, 6)]),  # mismatched sizes
+    (None, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 16, 16)]),  # unexpected previous
+    (4, [(1, 8, 8, 8), (1, 12, 8, 8)]),  # missing previous
+    (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 6, 16, 16)]),  # wrong previous channels
+    (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 4, 4)]),  # previous smaller
+])
+def test_bad_inputs(previous_channels, shapes):
+    block = build(previous_channels=previous_channels)
+    with pytest.raises(ValueError):
+        block(*[torch.randn(s) for s in shapes])

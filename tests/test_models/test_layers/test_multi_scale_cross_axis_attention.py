@@ -1,0 +1,96 @@
+import pytest
+import torch
+from mmseg.registry import MODELS
+
+from tests.helpers import assert_every_parameter_gets_grad
+
+
+def build(channels=8, **kwargs):
+    return MODELS.build(
+        dict(type='MultiScaleCrossAxisAttention', channels=channels, **kwargs))
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 9, 9), (1, 8, 13, 20), (1, 8, 24, 17)])
+@pytest.mark.parametrize('norm_with_bias', [True, False])
+def test_output_shape(shape, norm_with_bias):
+    module = build(num_heads=4, norm_with_bias=norm_with_bias)
+    assert module(torch.randn(shape)).shape == shape
+
+
+def test_structure_follows_arguments():
+    module = build(num_heads=2, kernel_sizes=(3, 5), norm_with_bias=False)
+    assert [c.kernel_size for c in module.x_axis_convs] == [(1, 3), (1, 5)]
+    assert [c.kernel_size for c in module.y_axis_convs] == [(3, 1), (5, 1)]
+    assert module.norm.bias is None
+    assert not any('temperature' in name for name, _ in module.named_parameters())
+
+
+@pytest.mark.parametrize('norm_with_bias', [True, False])
+def test_every_parameter_gets_grad(norm_with_bias):
+    module = build(num_heads=2, norm_with_bias=norm_with_bias)
+    out = module(torch.randn(2, 8, 11, 9))
+    assert_every_parameter_gets_grad(module, out)
+
+
+def test_eval_is_deterministic():
+    module = build().eval()
+    x = torch.randn(1, 8, 11, 9)
+    with torch.no_grad():
+        assert torch.equal(module(x), module(x))
+
+
+def test_zero_projection_returns_input():
+    module = build(num_heads=4)
+    torch.nn.init.zeros_(module.project_out.weight)
+    torch.nn.init.zeros_(module.project_out.bias)
+    x = torch.randn(2, 8, 9, 13)
+    torch.testing.assert_close(module(x), x)
+
+
+def test_hand_computed_case():
+    # Kernel-1 strips (x axis weight 1, y axis weight 2, no bias) and an identity
+    # projection make the x-axis map n(x) and the y-axis map 2 n(x), n the layer norm.
+    # With one head, rows take queries from the y-axis map and keys/values from the
+    # x-axis map; columns the other way round.
+    module = build(channels=4, num_heads=1, kernel_sizes=(1, ))
+    with torch.no_grad():
+        module.x_axis_convs[0].weight.fill_(1.)
+        module.y_axis_convs[0].weight.fill_(2.)
+        module.x_axis_convs[0].bias.zero_()
+        module.y_axis_convs[0].bias.zero_()
+        module.project_out.weight.copy_(torch.eye(4).view(4, 4, 1, 1))
+        module.project_out.bias.zero_()
+    x = torch.randn(1, 4, 5, 6)
+    mean = x.mean(1, keepdim=True)
+    normed = (x - mean) / torch.sqrt(x.var(1, keepdim=True, unbiased=False) + 1e-5)
+
+    def attend(query, key_value):  # (L, D) tokens
+        q = torch.nn.functional.normalize(query, dim=-1)
+        k = torch.nn.functional.normalize(key_value, dim=-1)
+        return torch.softmax(q @ k.T, dim=-1) @ key_value + q
+
+    rows = normed[0].permute(1, 2, 0).reshape(5, 6 * 4)  # a token per row: (w c)
+    cols = normed[0].permute(2, 1, 0).reshape(6, 5 * 4)  # a token per column: (h c)
+    rows = attend(2 * rows, rows).reshape(5, 6, 4).permute(2, 0, 1)
+    cols = attend(cols, 2 * cols).reshape(6, 5, 4).permute(2, 1, 0)
+    torch.testing.assert_close(module(x)[0], rows + cols + x[0])
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(channels=0), 'channels'),
+    (dict(num_heads=3), 'num_heads'),
+    (dict(num_heads=0), 'num_heads'),
+    (dict(kernel_sizes=(7, 10)), 'kernel_sizes'),
+    (dict(kernel_sizes=()), 'kernel_sizes'),
+    (dict(kernel_sizes=7), 'kernel_sizes'),
+    (dict(norm_with_bias='WithBias'), 'norm_with_bias'),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(dict(dict(type='MultiScaleCrossAxisAttention', channels=8),
+                          **kwargs))
+
+
+def test_wrong_input_channels():
+    with pytest.raises(ValueError, match='x must have 8 channels'):
+        build()(torch.randn(1, 16, 9, 9))
