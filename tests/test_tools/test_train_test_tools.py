@@ -1,0 +1,72 @@
+"""tools/train.py, tools/test.py and the dist scripts, end to end on a tiny run."""
+import glob
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from tests.tiny_run import write_tiny_run
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def run_tool(*args, timeout=600):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    result = subprocess.run([*args], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.mark.slow
+def test_train_resume_and_test(tmp_path):
+    config = write_tiny_run(tmp_path, max_iters=2)
+    work_dir = str(tmp_path / 'work')
+    run_tool(sys.executable, 'tools/train.py', config, '--work-dir', work_dir)
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+
+    # A second fresh run would overwrite the checkpoint: it must refuse.
+    env = dict(os.environ, PYTHONPATH=REPO)
+    refused = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
+                              work_dir], cwd=REPO, env=env, capture_output=True,
+                             text=True)
+    assert refused.returncode != 0
+    assert '--resume' in refused.stderr
+
+    output = run_tool(sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+                      '--resume', '--cfg-options', 'train_cfg.max_iters=4')
+    assert 'resumed epoch: 0, iter: 2' in output
+    assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
+
+    output = run_tool(sys.executable, 'tools/test.py', config,
+                      osp.join(work_dir, 'iter_4.pth'), '--work-dir', work_dir,
+                      '--show-dir', 'overlays')
+    assert 'mIoU' in output
+    overlays = glob.glob(osp.join(work_dir, 'overlays', '**', '*.png'), recursive=True)
+    assert len(overlays) == 4  # every test image is drawn
+
+
+@pytest.mark.slow
+def test_mmseg_own_train_tool_with_custom_imports(tmp_path):
+    import mmseg
+    mmseg_train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    if not osp.isfile(mmseg_train):
+        pytest.skip('this mmseg install ships no tools')
+    config = write_tiny_run(tmp_path, max_iters=2)
+    run_tool(sys.executable, mmseg_train, config, '--work-dir', str(tmp_path / 'w'))
+    assert osp.isfile(osp.join(tmp_path, 'w', 'iter_2.pth'))
+
+
+@pytest.mark.slow
+def test_dist_train_on_cpu_uses_gloo(tmp_path):
+    config = write_tiny_run(tmp_path, max_iters=2)
+    work_dir = str(tmp_path / 'dist')
+    env = dict(os.environ, PORT='29533', PYTHON=sys.executable)
+    result = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+                             work_dir], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))

@@ -1,0 +1,89 @@
+"""Test (and evaluate) a checkpoint: mmseg's tools/test.py with mmseg-fusion's fixes.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
+        [--show-dir DIR] [--tta] [--cfg-options k=v ...] [--launcher ...]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
+from mmseg_fusion.utils import load_run_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir to save logs and the metrics as json')
+    parser.add_argument(
+        '--out', help='directory to save the predicted label maps (PNG); must not '
+        'exist or be empty')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where the prediction overlays are saved (PNG, under '
+        'vis_data/vis_image); a relative path is taken inside the work dir')
+    parser.add_argument(
+        '--show-interval', type=int, default=1,
+        help='draw every N-th test image (default: every image)')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher (without CUDA, distributed runs use gloo)')
+    parser.add_argument('--tta', action='store_true', help='test time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_visualization(cfg, args) -> None:
+    if 'visualization' not in cfg.default_hooks:
+        raise ValueError('--show/--show-dir need default_hooks.visualization = '
+                         "dict(type='SegVisualizationHook') in the config")
+    hook = cfg.default_hooks.visualization
+    hook.draw = True
+    hook.interval = args.show_interval
+    if args.show:
+        hook.show = True
+        hook.wait_time = args.wait_time
+    if args.show_dir:
+        cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_run_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args)
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        if osp.isdir(args.out) and os.listdir(args.out):
+            raise FileExistsError(f'--out {args.out!r} is not empty; predictions '
+                                  'would overwrite its files: choose another folder')
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    Runner.from_cfg(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
