@@ -1,1 +1,5 @@
-from . import layers  # noqa: F401  (registers the blocks into mmseg.registry.MODELS)
+"""Models, registered into ``mmseg.registry.MODELS`` on import."""
+from .backbones import *  # noqa: F401,F403
+from .decode_heads import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+from .stage_refine_neck import StageRefineNeck
+
+__all__ = ['StageRefineNeck']

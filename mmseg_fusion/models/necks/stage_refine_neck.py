@@ -1,0 +1,99 @@
+"""A neck that refines selected backbone stages with a pluggable single-input block."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+
+from ..utils import check_feature_map, check_positive_int, check_same_shape
+
+
+@MODELS.register_module()
+class StageRefineNeck(BaseModule):
+    """Applies one single-input block per selected stage; other stages pass through.
+
+    A plug-in point for the attention and feature-extraction blocks of this package
+    (``SAFM``, ``MultiFeatureExtraction``, ``OSRAttention``,
+    ``JointChannelSpatialAttention``, ...) between any backbone that returns a tuple of
+    stages and any decode head. Each selected stage ``i`` gets its own block, built from
+    ``block_cfg`` with ``channels=in_channels[i]``. A block that returns a tuple (or
+    list) of same-shaped tensors, such as ``JointChannelSpatialAttention``'s
+    ``(channel_out, spatial_out)``, contributes their sum. Every block output must have
+    its input's shape.
+
+    Args:
+        in_channels (Sequence[int]): channels of each backbone stage.
+        block_cfg (dict): config of the refinement block, without ``channels``, e.g.
+            ``dict(type='SAFM')`` or ``dict(type='OSRAttention', num_heads=4)``.
+        stages (Sequence[int], optional): indices of the stages to refine, each in
+            ``[0, len(in_channels))``, no repeats. None refines every stage.
+        residual (bool): add each refined stage's input back to the block output.
+        init_cfg (dict | list[dict], optional): mmengine initialization config.
+
+    Shape:
+        - Input: sequence of ``len(in_channels)`` tensors, stage ``i`` being
+          (N, in_channels[i], H_i, W_i).
+        - Output: tuple of tensors of the same shapes.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 block_cfg: dict,
+                 stages: Optional[Sequence[int]] = None,
+                 residual: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        if not isinstance(in_channels, (list, tuple)) or not in_channels:
+            raise ValueError('in_channels must be a non-empty list or tuple of stage '
+                             f'channel counts, got {in_channels!r}')
+        for stage_channels in in_channels:
+            check_positive_int('in_channels[i]', stage_channels)
+        if not isinstance(block_cfg, dict) or 'type' not in block_cfg:
+            raise ValueError("block_cfg must be a block config dict with a 'type' key, "
+                             f'got {block_cfg!r}')
+        block_type = block_cfg['type']
+        if isinstance(block_type, str) and MODELS.get(block_type) is None:
+            raise ValueError(f'block_cfg type {block_type!r} is not registered in '
+                             'mmseg.registry.MODELS')
+        if 'channels' in block_cfg:
+            raise ValueError("block_cfg must not set 'channels': StageRefineNeck "
+                             f"injects each stage's channels, got {block_cfg!r}")
+        num_stages = len(in_channels)
+        if stages is None:
+            stages = tuple(range(num_stages))
+        if (not isinstance(stages, (list, tuple)) or not stages
+                or len(set(stages)) != len(stages)
+                or any(isinstance(i, bool) or not isinstance(i, int)
+                       or not 0 <= i < num_stages for i in stages)):
+            raise ValueError(
+                'stages must be a non-empty list or tuple of distinct stage indices in '
+                f'[0, {num_stages}), got {stages!r}')
+        if not isinstance(residual, bool):
+            raise ValueError(f'residual must be a bool, got {residual!r}')
+        self.in_channels = tuple(in_channels)
+        self.stages = tuple(stages)
+        self.residual = residual
+        self.blocks = nn.ModuleDict({
+            str(i): MODELS.build(dict(block_cfg, channels=in_channels[i]))
+            for i in self.stages
+        })
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+        if len(inputs) != len(self.in_channels):
+            raise ValueError(f'inputs must hold {len(self.in_channels)} stages, got '
+                             f'{len(inputs)}')
+        outs = list(inputs)
+        for i in self.stages:
+            x = inputs[i]
+            check_feature_map(f'inputs[{i}]', x, self.in_channels[i])
+            refined = self.blocks[str(i)](x)
+            if isinstance(refined, (tuple, list)):
+                check_same_shape([f'inputs[{i}]'] + [f'block output {k}'
+                                                     for k in range(len(refined))],
+                                 [x, *refined])
+                refined = sum(refined)
+            else:
+                check_same_shape([f'inputs[{i}]', 'block output'], [x, refined])
+            outs[i] = refined + x if self.residual else refined
+        return tuple(outs)
