@@ -1,0 +1,326 @@
+"""Convert the Synapse / BTCV multi-organ CT download to mmseg's SynapseDataset layout.
+
+Follows the TransUNet protocol (Chen et al., "TransUNet: Transformers Make Strong
+Encoders for Medical Image Segmentation", 2021): 18 training and 12 test cases, HU
+clipped to [-125, 275], 8 organs. Each axial slice (``data[:, :, k]`` of the NIfTI
+array) becomes one image PNG and one label PNG named ``case{id:04d}_slice{k:03d}.png``,
+so the slices of a case can be stacked back into its volume in array order.
+
+In-plane orientation (the same for image and label): the radiological view, read from
+the image's NIfTI affine. Rows run from anterior (top) to posterior (bottom) and
+columns from the patient's right (left of the image) to the patient's left.
+
+    python tools/dataset_converters/synapse.py RAW_ROOT [-o data/synapse]
+        [--train-cases N ...] [--test-cases N ...] [--label-map RAW:BTCV,...] [--force]
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shutil
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.utils import track_iter_progress
+from PIL import Image
+
+# Beckschen/TransUNet lists/lists_Synapse: the cases of train.txt and test_vol.txt.
+TRAIN_CASES = (5, 6, 7, 9, 10, 21, 23, 24, 26, 27, 28, 30, 31, 33, 34, 37, 39, 40)
+TEST_CASES = (1, 2, 3, 4, 8, 22, 25, 29, 32, 35, 36, 38)
+
+HU_MIN = -125.0
+HU_MAX = 275.0
+
+# BTCV organ id -> SynapseDataset class id (0 background, 1 aorta, 2 gallbladder,
+# 3 left kidney, 4 right kidney, 5 liver, 6 pancreas, 7 spleen, 8 stomach).
+BTCV_TO_SYNAPSE = {
+    1: 7,  # spleen
+    2: 4,  # right kidney
+    3: 3,  # left kidney
+    4: 2,  # gallbladder
+    5: 0,  # esophagus
+    6: 5,  # liver
+    7: 8,  # stomach
+    8: 1,  # aorta
+    9: 0,  # inferior vena cava
+    10: 0,  # portal vein and splenic vein
+    11: 6,  # pancreas
+    12: 0,  # right adrenal gland
+    13: 0,  # left adrenal gland
+}
+NUM_BTCV_ORGANS = 13
+
+OUTPUTS = ('img_dir', 'ann_dir', 'splits', 'spacing.json')
+
+DESCRIPTION = """\
+Convert the Synapse multi-organ CT download (BTCV, MICCAI 2015 "Multi-Atlas Labeling
+Beyond the Cranial Vault") to mmseg's SynapseDataset layout, TransUNet protocol.
+
+Input layout (RAW_ROOT is the folder holding RawData/, or RawData/Training itself):
+  RAW_ROOT/RawData/Training/img/img0001.nii.gz      CT volumes, Hounsfield units
+  RAW_ROOT/RawData/Training/label/label0001.nii.gz  organ labels, same grid
+
+Output layout (OUT_DIR):
+  img_dir/{train,val}/case0005_slice000.png  CT slice, uint8 greyscale PNG,
+                          round((clip(HU, -125, 275) + 125) / 400 * 255)
+  ann_dir/{train,val}/case0005_slice000.png  labels: 0 background, 1 aorta,
+                          2 gallbladder, 3 left kidney, 4 right kidney,
+                          5 liver, 6 pancreas, 7 spleen, 8 stomach
+  splits/{train,val}.txt                     case names, one a line
+  spacing.json                               {"case0001": [row_mm, col_mm, slice_mm]}
+Test cases go to val (mmseg reads the test split from img_dir/val). Slices keep the
+original in-plane size and are shown in the radiological view: anterior at the top,
+the patient's right on the left of the image.
+
+Images are PNG, not mmseg's default .jpg: configs must pass img_suffix='.png' to
+SynapseDataset, e.g. dict(type='SynapseDataset', img_suffix='.png', ...).
+"""
+
+EPILOG = """\
+example:
+  python tools/dataset_converters/synapse.py /data/Abdomen -o data/synapse
+  python tools/dataset_converters/synapse.py /data/other_ct -o data/other \\
+      --train-cases 1 --test-cases 2 \\
+      --label-map 1:1,2:2,3:3,4:4,15:5,5:6,6:7,52:8,63:9,64:10,7:11,8:12,9:13
+"""
+
+
+class InPlaneOrientation(NamedTuple):
+    """How to turn a ``data[:, :, k]`` slice into the radiological view.
+
+    Args:
+        transpose (bool): swap the two in-plane array axes first.
+        flip_rows (bool): then reverse the row axis.
+        flip_cols (bool): then reverse the column axis.
+    """
+    transpose: bool
+    flip_rows: bool
+    flip_cols: bool
+
+
+def parse_label_map(text: str) -> Dict[int, int]:
+    """Parse ``RAW:BTCV,RAW:BTCV,...`` into {raw id: BTCV organ id (0..13)}.
+
+    Raw ids left out map to background. Raises ``ValueError`` naming the bad entry.
+    """
+    label_map: Dict[int, int] = {}
+    for entry in text.split(','):
+        parts = entry.strip().split(':')
+        try:
+            raw, btcv = (int(part) for part in parts)
+        except ValueError:
+            raise ValueError(f'label map entry {entry!r} is not RAW:BTCV with two '
+                             'integers, e.g. 15:5') from None
+        if raw < 0:
+            raise ValueError(f'label map entry {entry!r}: raw id must be >= 0')
+        if not 0 <= btcv <= NUM_BTCV_ORGANS:
+            raise ValueError(f'label map entry {entry!r}: BTCV id must be in '
+                             f'0..{NUM_BTCV_ORGANS}')
+        if raw in label_map:
+            raise ValueError(f'label map entry {entry!r}: raw id {raw} is mapped twice')
+        label_map[raw] = btcv
+    return label_map
+
+
+def build_lookup(label_map: Dict[int, int], max_raw_id: int) -> np.ndarray:
+    """Table taking a raw label id straight to its Synapse class id (uint8)."""
+    lookup = np.zeros(max([max_raw_id, *label_map]) + 1, dtype=np.uint8)
+    for raw, btcv in label_map.items():
+        lookup[raw] = BTCV_TO_SYNAPSE.get(btcv, 0)
+    return lookup
+
+
+def scale_hu(hu: np.ndarray) -> np.ndarray:
+    """Clip Hounsfield units to [-125, 275] and scale them to 0..255 uint8.
+
+    Rounds half up: ``floor((clip(HU) + 125) * 255 / 400 + 0.5)``.
+    """
+    clipped = np.clip(hu.astype(np.float64), HU_MIN, HU_MAX)
+    scaled = (clipped - HU_MIN) * 255.0 / (HU_MAX - HU_MIN)
+    return np.floor(scaled + 0.5).astype(np.uint8)
+
+
+def radiological_orientation(axcodes: Sequence[Optional[str]]) -> InPlaneOrientation:
+    """Orientation that shows ``data[:, :, k]`` with anterior up, patient right left.
+
+    Args:
+        axcodes (Sequence[str]): nibabel axis codes of the volume, e.g. ('R', 'A', 'S').
+    """
+    codes = tuple(axcodes)
+    if len(codes) != 3 or codes[2] not in ('S', 'I') or set(codes[:2]) not in (
+            {'L', 'A'}, {'L', 'P'}, {'R', 'A'}, {'R', 'P'}):
+        raise ValueError(f'axis codes {codes} are not an axial volume: expected the '
+                         'first two axes L/R and A/P, the third S/I')
+    ap_axis = 0 if codes[0] in ('A', 'P') else 1
+    return InPlaneOrientation(
+        transpose=ap_axis == 1,
+        flip_rows=codes[ap_axis] == 'A',
+        flip_cols=codes[1 - ap_axis] == 'R')
+
+
+def orient(volume: np.ndarray, orientation: InPlaneOrientation) -> np.ndarray:
+    """Apply an in-plane orientation to an (X, Y, Z) volume; Z keeps its order."""
+    if orientation.transpose:
+        volume = volume.transpose(1, 0, 2)
+    if orientation.flip_rows:
+        volume = volume[::-1]
+    if orientation.flip_cols:
+        volume = volume[:, ::-1]
+    return volume
+
+
+def _import_nibabel():
+    try:
+        import nibabel
+    except ImportError as error:
+        raise ImportError('the Synapse converter reads NIfTI with nibabel, which is '
+                          'not installed: pip install nibabel (it is listed in '
+                          'requirements/optional.txt)') from error
+    return nibabel
+
+
+def find_training_dir(raw_root: str) -> str:
+    """Folder holding ``img/`` and ``label/``: RAW_ROOT/RawData/Training or RAW_ROOT."""
+    for candidate in (osp.join(raw_root, 'RawData', 'Training'), raw_root):
+        if osp.isdir(osp.join(candidate, 'img')) and osp.isdir(
+                osp.join(candidate, 'label')):
+            return candidate
+    raise FileNotFoundError(f'{raw_root} holds neither RawData/Training/{{img,label}} '
+                            'nor {img,label}: see --help for the input layout')
+
+
+def case_paths(training_dir: str, case_id: int) -> Tuple[str, str]:
+    """Image and label NIfTI paths of one case."""
+    return (osp.join(training_dir, 'img', f'img{case_id:04d}.nii.gz'),
+            osp.join(training_dir, 'label', f'label{case_id:04d}.nii.gz'))
+
+
+def convert_case(nib, training_dir: str, case_id: int, split: str, out_dir: str,
+                 label_map: Dict[int, int]) -> List[float]:
+    """Write one case's slices; return its [row_mm, col_mm, slice_mm] spacing."""
+    case = f'case{case_id:04d}'
+    img_path, label_path = case_paths(training_dir, case_id)
+    image = nib.load(img_path)
+    label = nib.load(label_path)
+    if image.shape != label.shape or len(image.shape) != 3:
+        raise ValueError(f'{case}: image shape {image.shape} and label shape '
+                         f'{label.shape} must be the same 3-D shape')
+    axcodes = nib.aff2axcodes(image.affine)
+    if nib.aff2axcodes(label.affine) != axcodes:
+        raise ValueError(f'{case}: label axis codes {nib.aff2axcodes(label.affine)} '
+                         f'differ from image axis codes {axcodes}')
+    orientation = radiological_orientation(axcodes)
+
+    raw_labels = np.rint(label.get_fdata(dtype=np.float32))
+    if raw_labels.min() < 0:
+        raise ValueError(f'{case}: negative label id {raw_labels.min()} in '
+                         f'{label_path}')
+    lookup = build_lookup(label_map, int(raw_labels.max()))
+    labels = orient(raw_labels, orientation)
+    hu = orient(image.get_fdata(dtype=np.float32), orientation)
+
+    for index in range(hu.shape[2]):
+        name = f'{case}_slice{index:03d}.png'
+        Image.fromarray(scale_hu(hu[:, :, index])).save(
+            osp.join(out_dir, 'img_dir', split, name))
+        Image.fromarray(lookup[labels[:, :, index].astype(np.int64)]).save(
+            osp.join(out_dir, 'ann_dir', split, name))
+
+    zooms = [round(float(zoom), 6) for zoom in image.header.get_zooms()[:3]]
+    if orientation.transpose:
+        zooms[0], zooms[1] = zooms[1], zooms[0]
+    return zooms
+
+
+def prepare_out_dir(out_dir: str, force: bool) -> None:
+    """Refuse a non-empty folder unless ``force``; then clear what we write."""
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        if not force:
+            raise FileExistsError(f'output folder {out_dir} is not empty; pass --force '
+                                  'to replace its img_dir, ann_dir, splits and '
+                                  'spacing.json')
+        for name in OUTPUTS:
+            path = osp.join(out_dir, name)
+            if osp.isdir(path):
+                shutil.rmtree(path)
+            elif osp.exists(path):
+                os.remove(path)
+    for sub in ('img_dir', 'ann_dir'):
+        for split in ('train', 'val'):
+            os.makedirs(osp.join(out_dir, sub, split), exist_ok=True)
+    os.makedirs(osp.join(out_dir, 'splits'), exist_ok=True)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse and check the command line."""
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('raw_root', help='folder holding RawData/Training (see above)')
+    parser.add_argument(
+        '-o', '--out-dir', default='data/synapse', help='output folder (data/synapse)')
+    parser.add_argument(
+        '--train-cases', type=int, nargs='+', default=list(TRAIN_CASES),
+        help='training case ids (default: TransUNet lists_Synapse/train.txt, 18 cases)')
+    parser.add_argument(
+        '--test-cases', type=int, nargs='+', default=list(TEST_CASES),
+        help='test case ids, written to val (default: TransUNet '
+        'lists_Synapse/test_vol.txt, 12 cases)')
+    parser.add_argument(
+        '--label-map', default=None,
+        help='RAW:BTCV,... maps raw label ids to the 13 BTCV organ ids (1 spleen, '
+        '2 right kidney, 3 left kidney, 4 gallbladder, 5 esophagus, 6 liver, '
+        '7 stomach, 8 aorta, 9 IVC, 10 portal/splenic vein, 11 pancreas, '
+        '12 right adrenal, 13 left adrenal); ids left out become background. '
+        'Default: identity, for the BTCV download')
+    parser.add_argument(
+        '--force', action='store_true',
+        help='write into a non-empty output folder, replacing img_dir, ann_dir, '
+        'splits and spacing.json')
+    args = parser.parse_args(argv)
+
+    if args.label_map is None:
+        args.label_map = {btcv: btcv for btcv in range(1, NUM_BTCV_ORGANS + 1)}
+    else:
+        try:
+            args.label_map = parse_label_map(args.label_map)
+        except ValueError as error:
+            parser.error(f'--label-map: {error}')
+    for flag, cases in (('--train-cases', args.train_cases),
+                        ('--test-cases', args.test_cases)):
+        if any(case < 0 for case in cases) or len(set(cases)) != len(cases):
+            parser.error(f'{flag} {cases}: ids must be distinct and >= 0')
+    shared = sorted(set(args.train_cases) & set(args.test_cases))
+    if shared:
+        parser.error(f'cases {shared} are in both --train-cases and --test-cases')
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the conversion; ``argv`` as on the command line (default: sys.argv)."""
+    args = parse_args(argv)
+    nib = _import_nibabel()
+    training_dir = find_training_dir(args.raw_root)
+    jobs = [(case, 'train') for case in args.train_cases]
+    jobs += [(case, 'val') for case in args.test_cases]
+    missing = [path for case, _ in jobs for path in case_paths(training_dir, case)
+               if not osp.isfile(path)]
+    if missing:
+        raise FileNotFoundError(f'missing input files: {missing}')
+
+    prepare_out_dir(args.out_dir, args.force)
+    spacing = {}
+    for case_id, split in track_iter_progress(jobs):
+        spacing[f'case{case_id:04d}'] = convert_case(
+            nib, training_dir, case_id, split, args.out_dir, args.label_map)
+
+    for split, cases in (('train', args.train_cases), ('val', args.test_cases)):
+        with open(osp.join(args.out_dir, 'splits', f'{split}.txt'), 'w') as file:
+            file.writelines(f'case{case:04d}\n' for case in cases)
+    with open(osp.join(args.out_dir, 'spacing.json'), 'w') as file:
+        json.dump(spacing, file, indent=1)
+
+
+if __name__ == '__main__':
+    main()
