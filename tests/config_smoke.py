@@ -1,0 +1,98 @@
+"""Build a repository config and train it for a few iterations on tiny synthetic data.
+
+The config's model, optimizer, schedule and loss are used as they are; its pretrained
+weights are dropped (no network in tests) and its data is replaced by a few 64 px
+images in mmseg's layout with as many classes as the model predicts.
+"""
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def config_paths(*folders):
+    """Every ``*.py`` config under ``configs/{folder}`` (recursively), sorted."""
+    paths = []
+    for folder in folders:
+        for root, _, files in os.walk(osp.join(REPO, 'configs', folder)):
+            paths += [osp.join(root, f) for f in files if f.endswith('.py')]
+    return sorted(paths)
+
+
+def drop_pretrained(node):
+    """Remove pretrained-weight loading anywhere in a model config (in place)."""
+    if isinstance(node, dict):
+        if node.get('pretrained') is not None:
+            node['pretrained'] = None
+        init_cfg = node.get('init_cfg')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            node['init_cfg'] = None
+        for value in node.values():
+            drop_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            drop_pretrained(value)
+
+
+def load_config(path: str) -> Config:
+    cfg = Config.fromfile(path)
+    drop_pretrained(cfg.model)
+    return cfg
+
+
+def predicted_classes(cfg: Config) -> int:
+    """Label values the model is trained on: 2 for a 1-channel sigmoid head."""
+    head = cfg.model.decode_head
+    head = head[-1] if isinstance(head, (list, tuple)) else head
+    return 2 if head.get('out_channels') == 1 else head.num_classes
+
+
+def write_tiny_data(root: str, num_classes: int, size: int, num_images: int = 2):
+    """Images with a bright square per class; masks with class ids 0..num_classes-1."""
+    rng = np.random.default_rng(0)
+    for sub in ('img_dir/train', 'ann_dir/train'):
+        os.makedirs(osp.join(root, sub), exist_ok=True)
+    for i in range(num_images):
+        image = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        step = size // num_classes
+        for label in range(1, num_classes):
+            mask[step * (label - 1):step * label, step * label - step // 2:] = label
+        image[mask > 0] += (40 * mask[mask > 0, None]).astype(np.uint8) % 190
+        cv2.imwrite(osp.join(root, 'img_dir/train', f'{i}.png'), image)
+        cv2.imwrite(osp.join(root, 'ann_dir/train', f'{i}.png'), mask)
+
+
+def train_tiny(cfg: Config, work_dir: str, iters: int = 2, size: int = 64,
+               batch_size: int = 2) -> list:
+    """Train ``cfg`` for ``iters`` iterations on tiny data; return the loss per iteration."""
+    data_root = osp.join(work_dir, 'data')
+    num_classes = predicted_classes(cfg)
+    write_tiny_data(data_root, num_classes, size, num_images=batch_size)
+    cfg.train_dataloader = dict(
+        batch_size=batch_size, num_workers=0,
+        sampler=dict(type='InfiniteSampler', shuffle=False),
+        dataset=dict(
+            type='BaseSegDataset', data_root=data_root,
+            metainfo=dict(classes=tuple(str(c) for c in range(num_classes))),
+            img_suffix='.png', seg_map_suffix='.png',
+            data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+            pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+                      dict(type='PackSegInputs')]))
+    for key in ('val_dataloader', 'val_evaluator', 'val_cfg', 'test_dataloader',
+                'test_evaluator', 'test_cfg'):
+        cfg[key] = None
+    cfg.model.data_preprocessor.size = (size, size)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
+    cfg.default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+    cfg.work_dir = work_dir
+    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return list(runner.message_hub.get_scalar('train/loss').data[0])
