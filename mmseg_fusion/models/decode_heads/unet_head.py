@@ -8,22 +8,8 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ..utils import check_choice, check_feature_map, check_positive_int
-
-
-def _check_skip_fusion(skip_fusion: Optional[dict]) -> None:
-    if skip_fusion is None:
-        return
-    if not isinstance(skip_fusion, dict) or 'type' not in skip_fusion:
-        raise ValueError('skip_fusion must be None (concatenation) or a block config '
-                         f"dict with a 'type' key, got {skip_fusion!r}")
-    block_type = skip_fusion['type']
-    if isinstance(block_type, str) and MODELS.get(block_type) is None:
-        raise ValueError(f'skip_fusion type {block_type!r} is not registered in '
-                         'mmseg.registry.MODELS')
-    if 'channels' in skip_fusion:
-        raise ValueError("skip_fusion must not set 'channels': UNetHead injects each "
-                         f'stage\'s skip channels, got {skip_fusion!r}')
+from ..utils import (check_block_cfg, check_choice, check_feature_map,
+                     check_positive_int)
 
 
 @MODELS.register_module()
@@ -87,7 +73,8 @@ class UNetHead(BaseDecodeHead):
         if not isinstance(in_index, (list, tuple)) or len(in_index) != len(in_channels):
             raise ValueError(f'in_index must be a list or tuple of {len(in_channels)} '
                              f'stage indices (one per in_channels), got {in_index!r}')
-        _check_skip_fusion(skip_fusion)
+        if skip_fusion is not None:
+            check_block_cfg('skip_fusion', skip_fusion, owner='UNetHead')
         super().__init__(
             in_channels,
             channels,

@@ -6,7 +6,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..utils import check_feature_map, check_positive_int, check_same_shape
+from ..utils import (check_block_cfg, check_feature_map, check_positive_int,
+                     check_same_shape)
 
 
 @MODELS.register_module()
@@ -49,16 +50,7 @@ class StageRefineNeck(BaseModule):
                              f'channel counts, got {in_channels!r}')
         for stage_channels in in_channels:
             check_positive_int('in_channels[i]', stage_channels)
-        if not isinstance(block_cfg, dict) or 'type' not in block_cfg:
-            raise ValueError("block_cfg must be a block config dict with a 'type' key, "
-                             f'got {block_cfg!r}')
-        block_type = block_cfg['type']
-        if isinstance(block_type, str) and MODELS.get(block_type) is None:
-            raise ValueError(f'block_cfg type {block_type!r} is not registered in '
-                             'mmseg.registry.MODELS')
-        if 'channels' in block_cfg:
-            raise ValueError("block_cfg must not set 'channels': StageRefineNeck "
-                             f"injects each stage's channels, got {block_cfg!r}")
+        check_block_cfg('block_cfg', block_cfg, owner='StageRefineNeck')
         num_stages = len(in_channels)
         if stages is None:
             stages = tuple(range(num_stages))

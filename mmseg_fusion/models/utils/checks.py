@@ -47,3 +47,25 @@ def check_same_shape(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> N
     if len(set(shapes)) > 1:
         listed = ', '.join(f'{n}={s}' for n, s in zip(names, shapes))
         raise ValueError(f'inputs must have the same shape, got {listed}')
+
+
+def check_block_cfg(name: str, cfg, owner: str) -> None:
+    """Check a config of a block that ``owner`` builds with ``channels`` injected.
+
+    Args:
+        name (str): the argument's name, e.g. 'skip_fusion'.
+        cfg: the value given: a dict with a 'type' registered in mmseg's MODELS, and
+            without 'channels' (``owner`` sets it per stage).
+        owner (str): the module that builds the block, for the message.
+    """
+    from mmseg.registry import MODELS
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f"{name} must be a block config dict with a 'type' key, "
+                         f'got {cfg!r}')
+    block_type = cfg['type']
+    if isinstance(block_type, str) and MODELS.get(block_type) is None:
+        raise ValueError(f'{name} type {block_type!r} is not registered in '
+                         'mmseg.registry.MODELS')
+    if 'channels' in cfg:
+        raise ValueError(f"{name} must not set 'channels': {owner} injects each "
+                         f"stage's channels, got {cfg!r}")
