@@ -223,7 +223,7 @@ class DualCrossAttention(nn.Module):
                 f'channels {self.in_channels}, got {got}')
         for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
             check_feature_map(f'inputs[{i}]', x, channels=c)
-        if len({x.shape[0] for x in inputs}) > 1:
+        if len({int(x.shape[0]) for x in inputs}) > 1:
             raise ValueError('inputs must have one batch size, got shapes '
                              f'{[tuple(x.shape) for x in inputs]}')
 

@@ -42,8 +42,12 @@ def check_feature_map(name: str,
 
 
 def check_same_shape(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
-    """Check that all ``tensors`` have one shape; the message lists each name's shape."""
-    shapes = [tuple(t.shape) for t in tensors]
+    """Check that all ``tensors`` have one shape; the message lists each name's shape.
+
+    Sizes are compared as ints: under tracing (FLOP counting, ``torch.jit.trace``) they
+    are tensors, which compare by identity.
+    """
+    shapes = [tuple(int(d) for d in t.shape) for t in tensors]
     if len(set(shapes)) > 1:
         listed = ', '.join(f'{n}={s}' for n, s in zip(names, shapes))
         raise ValueError(f'inputs must have the same shape, got {listed}')
