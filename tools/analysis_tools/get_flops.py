@@ -1,0 +1,146 @@
+"""Parameters and FLOPs of the segmentor a config builds: mmseg's
+tools/analysis_tools/get_flops.py, on CPU, with mmseg-fusion's fixes and without
+pretrained weights (nothing is downloaded).
+
+    python tools/analysis_tools/get_flops.py CONFIG [--shape H [W]]
+        [--cfg-options k=v ...]
+
+The input is one random image of ``--shape`` (default: the config's ``crop_size``,
+else its data preprocessor's ``size``, else 512 x 512), passed through the model's
+data preprocessor as mmseg does. FLOPs are mmengine's count (one multiply-add is one
+FLOP; element-wise operations are not counted) of ``model(inputs)`` in ``'tensor'``
+mode, printed as n/a when the model cannot be traced. As in mmseg's tool, the
+auxiliary head is dropped (it does not run at inference) and is not in the params.
+"""
+import argparse
+import sys
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+
+import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
+from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.print_helper import _format_size
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Get the params and FLOPs of a '
+                                     'segmentor')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', metavar='SIZE',
+        help='input size H [W] (one value: square); default: the config\'s '
+        'crop_size, else 512 512')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value pairs')
+    args = parser.parse_args(argv)
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        parser.error(f'--shape takes H or H W, got {args.shape}')
+    return args
+
+
+def drop_pretrained(cfg) -> None:
+    """Remove pretrained weights from a config, in place: every ``pretrained`` path
+    and every ``init_cfg`` of type 'Pretrained' (alone or in a list) become None."""
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key == 'pretrained' and isinstance(value, str):
+                cfg[key] = None
+            elif key == 'init_cfg' and _is_pretrained(value):
+                cfg[key] = None
+            elif key == 'init_cfg' and isinstance(value, (list, tuple)):
+                cfg[key] = [v for v in value if not _is_pretrained(v)] or None
+            else:
+                drop_pretrained(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            drop_pretrained(value)
+
+
+def _is_pretrained(init_cfg) -> bool:
+    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+
+
+def input_shape(cfg, shape: Optional[Sequence[int]] = None) -> Tuple[int, int]:
+    """(H, W): ``shape`` if given, else the config's crop size, else 512 x 512."""
+    if shape:
+        return (shape[0], shape[-1])
+    size = cfg.get('crop_size') or cfg.model.get('data_preprocessor', {}).get('size')
+    return tuple(size) if size else (512, 512)
+
+
+def build_inference_model(cfg) -> torch.nn.Module:
+    """The config's model on CPU in eval mode, without SyncBN or auxiliary head."""
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(cfg.model)
+    if getattr(model, 'auxiliary_head', None) is not None:
+        model.auxiliary_head = None
+    return revert_sync_batchnorm(model).eval()
+
+
+def image_channels(cfg) -> int:
+    """Channels of the raw image: the length of the data preprocessor's ``mean``
+    (3 when it has none)."""
+    mean = cfg.model.get('data_preprocessor', {}).get('mean')
+    return len(mean) if mean else 3
+
+
+def random_batch(model,
+                 shape: Tuple[int, int],
+                 channels: int = 3,
+                 batch_size: int = 1) -> dict:
+    """Random uint8 images of ``shape`` through the model's data preprocessor."""
+    meta = dict(ori_shape=shape, img_shape=shape, pad_shape=shape)
+    data = dict(
+        inputs=[torch.randint(0, 256, (channels, *shape), dtype=torch.uint8)
+                for _ in range(batch_size)],
+        data_samples=[SegDataSample(metainfo=meta) for _ in range(batch_size)])
+    return model.data_preprocessor(data, False)
+
+
+def count_flops(model: torch.nn.Module, inputs: torch.Tensor) -> Optional[int]:
+    """mmengine's FLOP count of ``model(inputs)``, or None if it cannot be traced."""
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter('ignore')
+            analyzer = FlopAnalyzer(model, inputs)
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            return analyzer.total()
+    except Exception as error:  # any tracing failure means the count is n/a
+        print(f'FLOPs not counted: {type(error).__name__}: {str(error)[:300]}',
+              file=sys.stderr)
+        return None
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    shape = input_shape(cfg, args.shape)
+    drop_pretrained(cfg.model)
+    model = build_inference_model(cfg)
+    inputs = random_batch(model, shape, image_channels(cfg))['inputs']
+    result = dict(input_shape=tuple(inputs.shape), flops=count_flops(model, inputs),
+                  params=sum(p.numel() for p in model.parameters()))
+    flops = ('n/a (the model could not be traced; reason on stderr)'
+             if result['flops'] is None else
+             f'{_format_size(result["flops"])} ({result["flops"]:,}; one '
+             'multiply-add = one FLOP)')
+    print(f'Input: random image {shape[0]}x{shape[1]}, model input '
+          f'{"x".join(map(str, inputs.shape))} (after the data preprocessor)\n'
+          f'FLOPs: {flops}\n'
+          f'Params: {_format_size(result["params"])} ({result["params"]:,})')
+    return result
+
+
+if __name__ == '__main__':
+    main()
