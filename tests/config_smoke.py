@@ -90,7 +90,7 @@ def train_tiny(cfg: Config, work_dir: str, iters: int = 2, size: int = 64,
     cfg.model.data_preprocessor.size = (size, size)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+    cfg.default_hooks = dict(logger=dict(type='LoggerHook', interval=1), checkpoint=None)
     cfg.work_dir = work_dir
     cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
     runner = Runner.from_cfg(cfg)

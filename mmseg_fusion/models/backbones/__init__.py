@@ -1,3 +1,4 @@
+from .dual_branch_backbone import DualBranchBackbone
 from .unet_encoder import UNetEncoder
 
-__all__ = ['UNetEncoder']
+__all__ = ['DualBranchBackbone', 'UNetEncoder']
