@@ -1,0 +1,3 @@
+from .binarize_seg_map import BinarizeSegMap
+
+__all__ = ['BinarizeSegMap']
