@@ -70,6 +70,10 @@ def main(argv=None):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
+    # A test run builds no training parts: mmseg's visualization hook reads
+    # runner.iter, which would otherwise build the train dataloader (and need its data).
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
+    cfg.param_scheduler = None
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     if args.tta:
