@@ -1,0 +1,10 @@
+# SegNeXt baseline (MSCAN-T encoder, mmseg's LightHamHead) on Kvasir-SEG, with
+# the same data, recipe and schedule as
+# mcanet_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py.
+_base_ = [
+    '../_base_/models/segnext_mscan.py', '../_base_/datasets/kvasir_seg.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_80k_adamw.py'
+]
+crop_size = (224, 224)
+data_preprocessor = dict(size=crop_size)
+model = dict(data_preprocessor=data_preprocessor)
