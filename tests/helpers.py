@@ -3,8 +3,8 @@ import torch
 
 
 def assert_every_parameter_gets_grad(module: torch.nn.Module, output) -> None:
-    """Backpropagate the sum of ``output`` (a tensor or a tuple of tensors) and check that
-    every parameter of ``module`` received a non-zero gradient."""
+    """Backpropagate the sum of ``output`` (a tensor or a tuple of tensors) and
+    check that every parameter of ``module`` received a non-zero gradient."""
     outputs = output if isinstance(output, (tuple, list)) else (output, )
     module.zero_grad()
     sum(o.float().pow(2).mean() for o in outputs).backward()

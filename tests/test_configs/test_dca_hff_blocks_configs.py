@@ -10,8 +10,6 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS, TRANSFORMS
 
-from mmseg_fusion.models.backbones import dual_branch_backbone  # noqa: F401
-from mmseg_fusion.models.necks import dca_neck, hff_neck  # noqa: F401
 from tests.config_smoke import REPO, config_paths, load_config, train_tiny
 
 CONFIGS = config_paths('dca', 'hff', 'blocks')

@@ -1,6 +1,5 @@
 """The MCANet, SegNeXt-baseline and demo configs build, follow the paper's recipe, read
 their data through the real pipelines and train."""
-import importlib.util
 import math
 import os.path as osp
 import shutil
@@ -12,20 +11,11 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, METRICS, MODELS
 
-import mmseg_fusion.datasets  # noqa: F401  (registers PolypDataset)
-from mmseg_fusion.models.decode_heads import mca_head  # noqa: F401  (registers)
 from tests.config_smoke import REPO, config_paths, load_config, train_tiny
+from tests.scripts import load_script
 
 
-def _load_generator():
-    path = osp.join(REPO, 'tools', 'misc', 'generate_synthetic_polyps.py')
-    spec = importlib.util.spec_from_file_location('generate_synthetic_polyps', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate_synthetic_polyps = _load_generator()
+generate_synthetic_polyps = load_script('tools/misc/generate_synthetic_polyps.py')
 
 MCANET_CONFIGS = config_paths('mcanet')
 DEMO_CONFIGS = config_paths('demo')

@@ -1,8 +1,6 @@
 """Tests for mmseg_fusion/datasets/polyp.py on the converted real CVC-ClinicDB
 sample."""
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,23 +8,13 @@ import pytest
 from mmengine.registry import DefaultScope
 from mmseg.registry import DATASETS
 
-import mmseg_fusion.datasets  # noqa: F401  (registers PolypDataset)
+
+from tests.scripts import load_script
+from tests.shared_data import CLINICDB_SAMPLE
 
 REPO = Path(__file__).resolve().parents[2]
 CONVERTERS = REPO / 'tools' / 'dataset_converters'
-SAMPLE = Path('/work/shared/data/cvc_clinicdb_sample')
-
-
-def _clinicdb_converter():
-    spec = importlib.util.spec_from_file_location('cvc_clinicdb',
-                                                  CONVERTERS / 'cvc_clinicdb.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(CONVERTERS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(CONVERTERS))
-    return module
+SAMPLE = CLINICDB_SAMPLE
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +28,8 @@ def _mmseg_scope():
 def converted(tmp_path_factory) -> Path:
     """The real sample converted to the polyp layout (16 train, 4 val)."""
     out = tmp_path_factory.mktemp('polyp') / 'clinicdb'
-    _clinicdb_converter().main([str(SAMPLE), '-o', str(out)])
+    converter = load_script('tools/dataset_converters/cvc_clinicdb.py')
+    converter.main([str(SAMPLE), '-o', str(out)])
     return out
 
 

@@ -99,23 +99,6 @@ def test_get_flops_tiny_config(tool, tmp_path, capsys):
     assert larger['flops'] == 4 * result['flops'] > 0
 
 
-def test_drop_pretrained(tool):
-    get_flops = tool('get_flops')
-    cfg = Config(dict(model=dict(
-        pretrained='open-mmlab://resnet50_v1c',
-        backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='x.pth')),
-        neck=dict(init_cfg=[
-            dict(type='Pretrained', checkpoint='y.pth'),
-            dict(type='Kaiming', layer='Conv2d')
-        ]),
-        decode_head=dict(init_cfg=dict(type='Normal', std=0.01)))))
-    get_flops.drop_pretrained(cfg.model)
-    assert cfg.model.pretrained is None
-    assert cfg.model.backbone.init_cfg is None
-    assert cfg.model.neck.init_cfg == [dict(type='Kaiming', layer='Conv2d')]
-    assert cfg.model.decode_head.init_cfg == dict(type='Normal', std=0.01)
-
-
 def test_benchmark_tiny_config(tool, tmp_path, capsys):
     benchmark = tool('benchmark')
     config = write_tiny_run(tmp_path)

@@ -1,25 +1,17 @@
 """tools/misc/run_demo.py end to end on a tiny generated set: data, training with a
 falling loss, tools/test.py on the saved checkpoint, overlays, refusals."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
+from tests.scripts import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ITERS = 8
 
 
-def _load_run_demo():
-    path = osp.join(REPO, 'tools', 'misc', 'run_demo.py')
-    spec = importlib.util.spec_from_file_location('run_demo', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_demo = _load_run_demo()
+run_demo = load_script('tools/misc/run_demo.py')
 
 
 def train_losses(work_dir):

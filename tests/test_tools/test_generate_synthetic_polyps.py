@@ -1,5 +1,4 @@
 """Tests for tools/misc/generate_synthetic_polyps.py."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -7,19 +6,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'misc' / 'generate_synthetic_polyps.py'
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location('generate_synthetic_polyps', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generator = _load()
+generator = load_script('tools/misc/generate_synthetic_polyps.py')
 
 
 def _generate(out: Path, *extra) -> Path:
@@ -133,7 +126,6 @@ def test_cli(tmp_path):
 def test_output_loads_as_polyp_dataset(dataset):
     from mmseg.registry import DATASETS
 
-    import mmseg_fusion.datasets  # noqa: F401  (registers PolypDataset)
     val = DATASETS.build(dict(
         type='PolypDataset', data_root=str(dataset), ann_file='splits/val.txt',
         data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val')))

@@ -1,6 +1,5 @@
 """Tests for the polyp converters in tools/dataset_converters (Kvasir-SEG, CVC-ClinicDB,
 PraNet), on the real CVC-ClinicDB sample and on small trees built from its files."""
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -10,29 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.shared_data import CLINICDB_SAMPLE
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 CONVERTERS = REPO / 'tools' / 'dataset_converters'
-SAMPLE = Path('/work/shared/data/cvc_clinicdb_sample')
+SAMPLE = CLINICDB_SAMPLE
 SAMPLE_NAMES = sorted(f'fine_3_{i}' for i in range(1, 21))
 SUBSETS = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB', 'CVC-300')
 
 
-def _load(name: str):
-    """Import a converter script; its folder is on sys.path while it imports, as when
-    it runs as a script, so that it finds polyp_common."""
-    spec = importlib.util.spec_from_file_location(name, CONVERTERS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(CONVERTERS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(CONVERTERS))
-    return module
-
-
-cvc_clinicdb = _load('cvc_clinicdb')
-kvasir_seg = _load('kvasir_seg')
-pranet_polyp = _load('pranet_polyp')
+cvc_clinicdb = load_script('tools/dataset_converters/cvc_clinicdb.py')
+kvasir_seg = load_script('tools/dataset_converters/kvasir_seg.py')
+pranet_polyp = load_script('tools/dataset_converters/pranet_polyp.py')
 
 
 def _sample_image(name: str) -> Path:

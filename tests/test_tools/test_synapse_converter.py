@@ -1,5 +1,4 @@
 """Tests for tools/dataset_converters/synapse.py (Synapse / BTCV -> mmseg layout)."""
-import importlib.util
 import json
 import math
 import os
@@ -12,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.shared_data import CT_SAMPLE
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO.parent / 'shared' / 'data' / 'totalsegmentator_example'
-if not SAMPLE.is_dir():
-    SAMPLE = Path('/work/shared/data/totalsegmentator_example')
+SAMPLE = CT_SAMPLE
 
 # TotalSegmentator v2 id -> BTCV id, from the sample's README.
 TS_TO_BTCV = '1:1,2:2,3:3,4:4,15:5,5:6,6:7,52:8,63:9,64:10,7:11,8:12,9:13'
@@ -24,15 +24,7 @@ SYNAPSE_FROM_TS = {1: 52, 2: 4, 3: 3, 4: 2, 5: 5, 6: 7, 7: 1, 8: 6}
 SLICE_NAME = re.compile(r'(?P<case>.+)_slice(?P<index>\d+)')
 
 
-def _load_converter():
-    path = REPO / 'tools' / 'dataset_converters' / 'synapse.py'
-    spec = importlib.util.spec_from_file_location('synapse_converter', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-converter = _load_converter()
+converter = load_script('tools/dataset_converters/synapse.py')
 
 
 def _raw_root(root: Path, cases: dict) -> Path:

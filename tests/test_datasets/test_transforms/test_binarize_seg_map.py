@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 from mmseg.registry import TRANSFORMS
 
-import mmseg_fusion.datasets  # noqa: F401  (registers BinarizeSegMap)
-
 
 def test_thresholds_greyscale_mask():
     transform = TRANSFORMS.build(dict(type='BinarizeSegMap', threshold=128))

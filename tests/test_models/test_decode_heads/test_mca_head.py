@@ -7,7 +7,6 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from mmseg_fusion.models.decode_heads import mca_head  # noqa: F401  (registers)
 from tests.helpers import assert_every_parameter_gets_grad
 
 IN_CHANNELS = (8, 16, 24, 32)

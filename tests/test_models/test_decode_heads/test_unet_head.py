@@ -7,7 +7,6 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from mmseg_fusion.models.backbones import unet_encoder  # noqa: F401  (registers)
 from mmseg_fusion.models.decode_heads.unet_head import UNetHead
 from tests.helpers import assert_every_parameter_gets_grad
 

@@ -2,7 +2,6 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
-from mmseg_fusion.models.backbones import dual_branch_backbone  # noqa: F401
 from mmseg_fusion.models.necks.hff_neck import HFFNeck
 from tests.helpers import assert_every_parameter_gets_grad
 

@@ -3,7 +3,6 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from mmseg_fusion.models.backbones import unet_encoder  # noqa: F401  (registers)
 from mmseg_fusion.models.necks.stage_refine_neck import StageRefineNeck
 from tests.helpers import assert_every_parameter_gets_grad
 
