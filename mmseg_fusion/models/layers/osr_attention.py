@@ -67,7 +67,7 @@ class OSRAttention(nn.Module):
         self.scale = qk_scale
         self.q = nn.Conv2d(channels, channels, 1)
         self.kv = nn.Conv2d(channels, 2 * channels, 1)
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = attn_drop
         if sr_ratio > 1:
             kernel_size = sr_ratio + 3
             self.sr = nn.Sequential(
@@ -101,12 +101,16 @@ class OSRAttention(nn.Module):
         k = k.reshape(n, self.num_heads, c // self.num_heads, -1)
         v = v.reshape(n, self.num_heads, c // self.num_heads, -1)
 
-        attn = q.transpose(-2, -1) @ k * self.scale
+        bias = None
         if relative_pos_enc is not None:
-            if relative_pos_enc.shape[2:] != attn.shape[2:]:
-                relative_pos_enc = F.interpolate(
-                    relative_pos_enc, size=attn.shape[2:], mode='bicubic',
-                    align_corners=False)
-            attn = attn + relative_pos_enc
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        return (v @ attn.transpose(-2, -1)).reshape(n, c, h, w)
+            attn_shape = (h * w, k.shape[-1])
+            bias = relative_pos_enc
+            if tuple(bias.shape[2:]) != attn_shape:
+                bias = F.interpolate(bias, size=attn_shape, mode='bicubic',
+                                     align_corners=False)
+        # softmax(q k^T * scale + bias) v, fused: (N, heads, HW, C/heads)
+        out = F.scaled_dot_product_attention(
+            q.transpose(-2, -1), k.transpose(-2, -1), v.transpose(-2, -1),
+            attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
+            scale=self.scale)
+        return out.transpose(-2, -1).reshape(n, c, h, w)
