@@ -12,6 +12,8 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmseg_fusion.utils import drop_pretrained
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -22,21 +24,6 @@ def config_paths(*folders):
         for root, _, files in os.walk(osp.join(REPO, 'configs', folder)):
             paths += [osp.join(root, f) for f in files if f.endswith('.py')]
     return sorted(paths)
-
-
-def drop_pretrained(node):
-    """Remove pretrained-weight loading anywhere in a model config (in place)."""
-    if isinstance(node, dict):
-        if node.get('pretrained') is not None:
-            node['pretrained'] = None
-        init_cfg = node.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        for value in node.values():
-            drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            drop_pretrained(value)
 
 
 def load_config(path: str) -> Config:
@@ -70,7 +57,7 @@ def write_tiny_data(root: str, num_classes: int, size: int, num_images: int = 2)
 
 def train_tiny(cfg: Config, work_dir: str, iters: int = 2, size: int = 64,
                batch_size: int = 2) -> list:
-    """Train ``cfg`` for ``iters`` iterations on tiny data; return the loss per iteration."""
+    """Train ``cfg`` ``iters`` iterations on tiny data; return each iteration's loss."""
     data_root = osp.join(work_dir, 'data')
     num_classes = predicted_classes(cfg)
     write_tiny_data(data_root, num_classes, size, num_images=batch_size)
@@ -90,7 +77,8 @@ def train_tiny(cfg: Config, work_dir: str, iters: int = 2, size: int = 64,
     cfg.model.data_preprocessor.size = (size, size)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.default_hooks = dict(logger=dict(type='LoggerHook', interval=1), checkpoint=None)
+    cfg.default_hooks = dict(
+        logger=dict(type='LoggerHook', interval=1), checkpoint=None)
     cfg.work_dir = work_dir
     cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
     runner = Runner.from_cfg(cfg)

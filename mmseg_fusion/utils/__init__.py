@@ -1,3 +1,7 @@
+from .model_analysis import count_flops, drop_pretrained
 from .run_config import load_run_config, refuse_to_overwrite_checkpoints
 
-__all__ = ['load_run_config', 'refuse_to_overwrite_checkpoints']
+__all__ = [
+    'count_flops', 'drop_pretrained', 'load_run_config',
+    'refuse_to_overwrite_checkpoints'
+]

@@ -15,16 +15,14 @@ runs (parameters, inputs and gradients included); on CPU it is not measured (n/a
 import argparse
 import os
 import statistics
-import sys
 import time
-import warnings
 from typing import Callable, List, Optional, Sequence
 
 import torch
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmengine.analysis import FlopAnalyzer
 from mmseg.registry import MODELS
+from mmseg_fusion.utils import count_flops
 
 # One row per benchmarked setting. ``inputs`` lists the forward's positional arguments,
 # each a shape without the batch dimension (C, *spatial); a list of shapes is one
@@ -141,22 +139,6 @@ def describe_inputs(inputs: Sequence) -> str:
     return ', '.join(shapes)
 
 
-def count_flops(block: torch.nn.Module, inputs: Sequence) -> Optional[int]:
-    """FlopAnalyzer's total on these inputs, or None if the model cannot be traced."""
-    block.eval()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter('ignore')
-            analyzer = FlopAnalyzer(block, tuple(inputs))
-            analyzer.unsupported_ops_warnings(False)
-            analyzer.uncalled_modules_warnings(False)
-            return analyzer.total()
-    except Exception as error:  # any tracing failure means the count is n/a
-        print(f'FLOPs of {type(block).__name__} not counted: '
-              f'{type(error).__name__}: {str(error)[:200]}', file=sys.stderr)
-        return None
-
-
 def median_ms(run: Callable[[], None], repeat: int, warmup: int,
               device: torch.device) -> float:
     """Median wall time of ``run`` in milliseconds, after ``warmup`` untimed runs."""
@@ -189,7 +171,7 @@ def benchmark(row: dict, args, device: torch.device) -> dict:
     ]
     result = dict(name=row['name'], inputs=describe_inputs(inputs),
                   params=sum(p.numel() for p in block.parameters()),
-                  flops=count_flops(block, inputs))
+                  flops=count_flops(block.eval(), inputs))
 
     def forward():
         with torch.no_grad():

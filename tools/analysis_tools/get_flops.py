@@ -13,8 +13,6 @@ mode, printed as n/a when the model cannot be traced. As in mmseg's tool, the
 auxiliary head is dropped (it does not run at inference) and is not in the params.
 """
 import argparse
-import sys
-import warnings
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -23,10 +21,10 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.print_helper import _format_size
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmseg_fusion.utils import count_flops, drop_pretrained
 
 
 def parse_args(argv=None):
@@ -44,28 +42,6 @@ def parse_args(argv=None):
     if args.shape is not None and len(args.shape) not in (1, 2):
         parser.error(f'--shape takes H or H W, got {args.shape}')
     return args
-
-
-def drop_pretrained(cfg) -> None:
-    """Remove pretrained weights from a config, in place: every ``pretrained`` path
-    and every ``init_cfg`` of type 'Pretrained' (alone or in a list) become None."""
-    if isinstance(cfg, dict):
-        for key, value in cfg.items():
-            if key == 'pretrained' and isinstance(value, str):
-                cfg[key] = None
-            elif key == 'init_cfg' and _is_pretrained(value):
-                cfg[key] = None
-            elif key == 'init_cfg' and isinstance(value, (list, tuple)):
-                cfg[key] = [v for v in value if not _is_pretrained(v)] or None
-            else:
-                drop_pretrained(value)
-    elif isinstance(cfg, (list, tuple)):
-        for value in cfg:
-            drop_pretrained(value)
-
-
-def _is_pretrained(init_cfg) -> bool:
-    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
 
 
 def input_shape(cfg, shape: Optional[Sequence[int]] = None) -> Tuple[int, int]:
@@ -103,21 +79,6 @@ def random_batch(model,
                 for _ in range(batch_size)],
         data_samples=[SegDataSample(metainfo=meta) for _ in range(batch_size)])
     return model.data_preprocessor(data, False)
-
-
-def count_flops(model: torch.nn.Module, inputs: torch.Tensor) -> Optional[int]:
-    """mmengine's FLOP count of ``model(inputs)``, or None if it cannot be traced."""
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter('ignore')
-            analyzer = FlopAnalyzer(model, inputs)
-            analyzer.unsupported_ops_warnings(False)
-            analyzer.uncalled_modules_warnings(False)
-            return analyzer.total()
-    except Exception as error:  # any tracing failure means the count is n/a
-        print(f'FLOPs not counted: {type(error).__name__}: {str(error)[:300]}',
-              file=sys.stderr)
-        return None
 
 
 def main(argv=None) -> dict:
