@@ -1,8 +1,8 @@
 """mmseg-fusion: fusion and attention blocks for medical image segmentation in mmseg.
 
-Importing this package first applies the fixes that let mmsegmentation 1.2.2 run on
-current PyTorch with mmcv or mmcv-lite (:mod:`mmseg_fusion.compat`), then registers every
-module of the package into mmseg's registries.
+Importing this package first applies the fixes that let mmsegmentation 1.2.2 run
+on current PyTorch with mmcv or mmcv-lite (:mod:`mmseg_fusion.compat`), then
+registers every module of the package into mmseg's registries.
 """
 from .compat import apply_compat_fixes
 

@@ -10,11 +10,13 @@ and nothing else:
   when, that extension is missing, ``sys.modules['mmcv.ops']`` becomes a stand-in
   package that offers mmcv's own pure-PyTorch ops (``point_sample`` and its helpers), a
   pure-PyTorch ``sigmoid_focal_loss``, and, for every other name, a placeholder that
-  raises :class:`CompiledOpMissingError` when it is used. A compiled mmcv is never touched.
-* **torch >= 2.6 checkpoints.** ``torch.load`` defaults to ``weights_only=True``, which
-  refuses the checkpoints mmengine writes (the message hub holds ``HistoryBuffer`` objects
-  and numpy arrays and scalars). The exact types those checkpoints hold are added to
-  torch's weights-only allow-list; weights-only loading itself stays on.
+  raises :class:`CompiledOpMissingError` when it is used. A compiled mmcv is never
+  touched.
+* **torch >= 2.6 checkpoints.** ``torch.load`` defaults to ``weights_only=True``,
+  which refuses the checkpoints mmengine writes (the message hub holds
+  ``HistoryBuffer`` objects and numpy arrays and scalars). The exact types those
+  checkpoints hold are added to torch's weights-only allow-list; weights-only loading
+  itself stays on.
 
 :func:`configure_cpu_distributed` is the third fix, applied by ``tools/train.py`` and
 ``tools/test.py``: without CUDA, distributed runs use gloo instead of failing on nccl.
@@ -65,7 +67,7 @@ def sigmoid_focal_loss(input: torch.Tensor,
                        alpha: float = 0.25,
                        weight: Optional[torch.Tensor] = None,
                        reduction: str = 'mean') -> torch.Tensor:
-    """Pure-PyTorch twin of ``mmcv.ops.sigmoid_focal_loss`` (same arguments, same values).
+    """Pure-PyTorch twin of ``mmcv.ops.sigmoid_focal_loss`` (same arguments, values).
 
     Args:
         input (Tensor): logits, shape (N, C).
@@ -81,7 +83,8 @@ def sigmoid_focal_loss(input: torch.Tensor,
         Tensor: the loss, reduced as asked.
     """
     if reduction not in ('none', 'mean', 'sum'):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        raise ValueError(
+            f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     num_classes = input.size(1)
     classes = torch.arange(num_classes, device=input.device)
     positive = (target.unsqueeze(1) == classes).to(input.dtype)

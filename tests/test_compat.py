@@ -1,4 +1,4 @@
-"""mmseg on the current stack after ``import mmseg_fusion``: mmcv-lite and torch>=2.6."""
+"""mmseg on the current stack after ``import mmseg_fusion``: mmcv-lite, torch>=2.6."""
 import io
 import pickle
 import sys

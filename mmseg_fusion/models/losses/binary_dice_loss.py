@@ -33,9 +33,9 @@ class BinaryDiceLoss(DiceLoss):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, *args, **kwargs):
         if pred.dim() < 2 or pred.shape[1] != 1:
-            raise ValueError('BinaryDiceLoss needs a one-channel prediction (N, 1, ...), '
-                             f"got {tuple(pred.shape)}; use mmseg's DiceLoss for more "
-                             'channels')
+            raise ValueError(
+                'BinaryDiceLoss needs a one-channel prediction (N, 1, ...), got '
+                f"{tuple(pred.shape)}; use mmseg's DiceLoss for more channels")
         if target.shape != pred.shape:
             target = (target == 1).unsqueeze(1).to(pred.dtype)
         return super().forward(pred, target, *args, **kwargs)

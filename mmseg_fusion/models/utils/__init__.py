@@ -2,5 +2,6 @@ from .checks import (check_block_cfg, check_choice, check_feature_map,
                      check_positive_int, check_same_shape)
 
 __all__ = [
-    'check_block_cfg', 'check_choice', 'check_feature_map', 'check_positive_int', 'check_same_shape'
+    'check_block_cfg', 'check_choice', 'check_feature_map', 'check_positive_int',
+    'check_same_shape'
 ]

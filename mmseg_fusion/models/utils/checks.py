@@ -24,7 +24,7 @@ def check_feature_map(name: str,
                       x: torch.Tensor,
                       channels: Optional[int] = None,
                       ndim: int = 4) -> None:
-    """Check that ``x`` is an (N, C, *spatial) tensor of rank ``ndim`` with ``channels`` C.
+    """Check that ``x`` is an (N, C, *spatial) tensor of rank ``ndim``, C ``channels``.
 
     Args:
         name (str): the input's name in the caller's signature, for the message.
