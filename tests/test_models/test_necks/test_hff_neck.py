@@ -121,6 +121,7 @@ def tiny_segmentor(decode_head):
 @pytest.mark.parametrize('head', [
     dict(type='UPerHead', pool_scales=(1, 2, 3)),
     dict(type='FPNHead', feature_strides=[4, 8, 16, 32]),
+    dict(type='MCAHead', num_heads=4),
 ])
 def test_fused_pyramid_feeds_mmseg_decode_heads(head):
     model = tiny_segmentor(
