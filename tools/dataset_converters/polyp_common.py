@@ -15,13 +15,14 @@ import argparse
 import os
 import os.path as osp
 import random
-import shutil
 import sys
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import cv2
 import numpy as np
 from mmengine.utils import track_iter_progress
+
+from mmseg_fusion.utils import prepare_output_folder
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 MASK_THRESHOLD = 128
@@ -123,27 +124,6 @@ def split_train_val(pairs: Sequence[Pair],
         val=sorted(order[:val_num], key=lambda p: p.name))
 
 
-def prepare_output(out_dir: str, force: bool) -> None:
-    """Refuse a non-empty ``out_dir`` unless ``force``; with ``force`` remove the
-    entries a converter writes (``img_dir``, ``ann_dir``, ``splits``) and keep the rest.
-
-    Raises:
-        FileExistsError: ``out_dir`` is not empty and ``force`` is False.
-    """
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not force:
-            raise FileExistsError(
-                f'output folder {out_dir} is not empty; pass --force to overwrite '
-                f'its {", ".join(OUTPUT_ENTRIES)}')
-        for entry in OUTPUT_ENTRIES:
-            path = osp.join(out_dir, entry)
-            if osp.isdir(path):
-                shutil.rmtree(path)
-            elif osp.exists(path):
-                os.remove(path)
-    os.makedirs(out_dir, exist_ok=True)
-
-
 def read_image(path: str) -> np.ndarray:
     """An image file as an (H, W, 3) uint8 BGR array (the cv2 order)."""
     image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -199,7 +179,7 @@ def convert(splits: Dict[str, Sequence[Pair]], out_dir: str, force: bool,
             info: Dict) -> None:
     """Check the output folder, then write every split's pairs and the split files
     (``info`` plus the mask threshold go to ``splits/info.txt``)."""
-    prepare_output(out_dir, force)
+    prepare_output_folder(out_dir, force, OUTPUT_ENTRIES)
     for split, pairs in splits.items():
         for pair in track_iter_progress(list(pairs)):
             write_pair(pair, out_dir, split)

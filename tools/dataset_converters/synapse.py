@@ -17,12 +17,13 @@ import argparse
 import json
 import os
 import os.path as osp
-import shutil
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.utils import track_iter_progress
 from PIL import Image
+
+from mmseg_fusion.utils import prepare_output_folder
 
 # Beckschen/TransUNet lists/lists_Synapse: the cases of train.txt and test_vol.txt.
 TRAIN_CASES = (5, 6, 7, 9, 10, 21, 23, 24, 26, 27, 28, 30, 31, 33, 34, 37, 39, 40)
@@ -233,18 +234,9 @@ def convert_case(nib, training_dir: str, case_id: int, split: str, out_dir: str,
 
 
 def prepare_out_dir(out_dir: str, force: bool) -> None:
-    """Refuse a non-empty folder unless ``force``; then clear what we write."""
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not force:
-            raise FileExistsError(f'output folder {out_dir} is not empty; pass --force '
-                                  'to replace its img_dir, ann_dir, splits and '
-                                  'spacing.json')
-        for name in OUTPUTS:
-            path = osp.join(out_dir, name)
-            if osp.isdir(path):
-                shutil.rmtree(path)
-            elif osp.exists(path):
-                os.remove(path)
+    """Refuse a non-empty folder unless ``force`` (then clear what we write); make the
+    split folders."""
+    prepare_output_folder(out_dir, force, OUTPUTS)
     for sub in ('img_dir', 'ann_dir'):
         for split in ('train', 'val'):
             os.makedirs(osp.join(out_dir, sub, split), exist_ok=True)

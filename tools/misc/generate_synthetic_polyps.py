@@ -16,12 +16,13 @@ seed whatever the other arguments.
 import argparse
 import os
 import os.path as osp
-import shutil
 import sys
 from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
+
+from mmseg_fusion.utils import prepare_output_folder
 
 # Colours are BGR (cv2 order), in [0, 255].
 MUCOSA_BGR = np.array([95.0, 105.0, 200.0])
@@ -145,20 +146,6 @@ def synthesize(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndar
     return np.clip(np.round(image), 0, 255).astype(np.uint8), mask
 
 
-def prepare_output(out_dir: str, force: bool) -> None:
-    """Refuse a non-empty ``out_dir`` unless ``force``, which replaces our entries."""
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not force:
-            raise FileExistsError(
-                f'output folder {out_dir} is not empty; pass --force to overwrite '
-                f'its {", ".join(OUTPUT_ENTRIES)}')
-        for entry in OUTPUT_ENTRIES:
-            path = osp.join(out_dir, entry)
-            if osp.isdir(path):
-                shutil.rmtree(path)
-    os.makedirs(out_dir, exist_ok=True)
-
-
 def write_split(out_dir: str, split: str, split_id: int, num: int, size: int,
                 seed: int) -> None:
     """Generate and write ``num`` samples of ``split`` and its name list."""
@@ -207,7 +194,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    prepare_output(args.out, args.force)
+    prepare_output_folder(args.out, args.force, OUTPUT_ENTRIES)
     splits = (('train', args.num_train), ('val', args.num_val))
     for split_id, (split, num) in enumerate(splits):
         write_split(args.out, split, split_id, num, args.size, args.seed)
