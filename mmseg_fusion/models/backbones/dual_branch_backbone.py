@@ -5,17 +5,7 @@ import torch
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..utils import check_feature_map, check_positive_int
-
-
-def _check_branch_cfg(name: str, cfg) -> None:
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise ValueError(f"{name} must be a backbone config dict with a 'type' key, "
-                         f'got {cfg!r}')
-    branch_type = cfg['type']
-    if isinstance(branch_type, str) and MODELS.get(branch_type) is None:
-        raise ValueError(f'{name} type {branch_type!r} is not registered in '
-                         'mmseg.registry.MODELS')
+from ..utils import check_block_cfg, check_feature_map, check_positive_int
 
 
 @MODELS.register_module()
@@ -58,8 +48,8 @@ class DualBranchBackbone(BaseModule):
                  in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
-        _check_branch_cfg('cnn', cnn)
-        _check_branch_cfg('transformer', transformer)
+        check_block_cfg('cnn', cnn)
+        check_block_cfg('transformer', transformer)
         cnn_indices = cnn.get('out_indices')
         transformer_indices = transformer.get('out_indices')
         if (isinstance(cnn_indices, (list, tuple))

@@ -9,7 +9,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from ..layers.multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
-from ..utils import check_choice, check_feature_map, check_positive_int
+from ..utils import check_choice, check_positive_int, check_stage_inputs
 
 NUM_STAGES = 4
 
@@ -147,13 +147,8 @@ class MCAHead(BaseDecodeHead):
             x, size=size, mode='bilinear', align_corners=self.align_corners)
 
     def forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
-        if len(inputs) <= max(self.in_index):
-            raise ValueError(f'inputs must hold at least {max(self.in_index) + 1} '
-                             f'stages for in_index={self.in_index}, got {len(inputs)}')
+        check_stage_inputs(inputs, self.in_index, self.in_channels)
         feats = self._transform_inputs(inputs)
-        for index, feat, stage_channels in zip(self.in_index, feats,
-                                               self.in_channels):
-            check_feature_map(f'inputs[{index}]', feat, stage_channels)
         size = self.image_size or tuple(feats[0].shape[2:])
         feats = [self._resize(feat, size) for feat in feats]
         x = self.mca(self.squeeze(torch.cat(feats[1:], dim=1)))

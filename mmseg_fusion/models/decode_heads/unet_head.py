@@ -8,8 +8,8 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ..utils import (check_block_cfg, check_choice, check_feature_map,
-                     check_positive_int)
+from ..utils import (check_block_cfg, check_choice, check_positive_int,
+                     check_stage_inputs)
 
 
 @MODELS.register_module()
@@ -115,13 +115,8 @@ class UNetHead(BaseDecodeHead):
             act_cfg=self.act_cfg)
 
     def forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
-        if len(inputs) <= max(self.in_index):
-            raise ValueError(f'inputs must hold at least {max(self.in_index) + 1} '
-                             f'stages for in_index={self.in_index}, got {len(inputs)}')
+        check_stage_inputs(inputs, self.in_index, self.in_channels)
         feats = self._transform_inputs(inputs)
-        for index, feat, stage_channels in zip(self.in_index, feats,
-                                               self.in_channels):
-            check_feature_map(f'inputs[{index}]', feat, stage_channels)
         x = feats[-1]
         for step, skip in enumerate(reversed(feats[:-1])):
             x = F.interpolate(

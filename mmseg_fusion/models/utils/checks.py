@@ -53,23 +53,34 @@ def check_same_shape(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> N
         raise ValueError(f'inputs must have the same shape, got {listed}')
 
 
-def check_block_cfg(name: str, cfg, owner: str) -> None:
-    """Check a config of a block that ``owner`` builds with ``channels`` injected.
+def check_stage_inputs(inputs: Sequence[torch.Tensor], in_index: Sequence[int],
+                       in_channels: Sequence[int]) -> None:
+    """Check that a backbone's stages ``inputs`` hold every stage ``in_index`` selects,
+    each an (N, C, H, W) map with its ``in_channels`` C."""
+    if len(inputs) <= max(in_index):
+        raise ValueError(f'inputs must hold at least {max(in_index) + 1} stages for '
+                         f'in_index={tuple(in_index)}, got {len(inputs)}')
+    for index, stage_channels in zip(in_index, in_channels):
+        check_feature_map(f'inputs[{index}]', inputs[index], stage_channels)
+
+
+def check_block_cfg(name: str, cfg, owner: Optional[str] = None) -> None:
+    """Check a module config that another module builds through mmseg's MODELS.
 
     Args:
         name (str): the argument's name, e.g. 'skip_fusion'.
-        cfg: the value given: a dict with a 'type' registered in mmseg's MODELS, and
-            without 'channels' (``owner`` sets it per stage).
-        owner (str): the module that builds the block, for the message.
+        cfg: the value given: a dict with a 'type' registered in mmseg's MODELS.
+        owner (str, optional): the module that builds the block with ``channels``
+            injected per stage; then ``cfg`` must not set 'channels' itself.
     """
     from mmseg.registry import MODELS
     if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise ValueError(f"{name} must be a block config dict with a 'type' key, "
+        raise ValueError(f"{name} must be a config dict with a 'type' key, "
                          f'got {cfg!r}')
     block_type = cfg['type']
     if isinstance(block_type, str) and MODELS.get(block_type) is None:
         raise ValueError(f'{name} type {block_type!r} is not registered in '
                          'mmseg.registry.MODELS')
-    if 'channels' in cfg:
+    if owner is not None and 'channels' in cfg:
         raise ValueError(f"{name} must not set 'channels': {owner} injects each "
                          f"stage's channels, got {cfg!r}")
