@@ -1,11 +1,12 @@
 """Helpers for measuring models: pretrained weights out of a config, FLOP counts."""
-import sys
+import logging
 import warnings
 from typing import Any, List, Optional, Sequence, Union
 
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
+from mmengine.logging import print_log
 
 
 def drop_pretrained(cfg) -> None:
@@ -47,7 +48,7 @@ def attention_flop_handle(inputs: List[Any], outputs: List[Any]) -> int:
 def count_flops(model: torch.nn.Module,
                 inputs: Union[torch.Tensor, Sequence]) -> Optional[int]:
     """mmengine's FLOP count of ``model(*inputs)`` (fused attention included), or None
-    (with the reason on stderr) if the model cannot be traced."""
+    (with the reason logged as a warning) if the model cannot be traced."""
     inputs = inputs if isinstance(inputs, tuple) else (
         tuple(inputs) if isinstance(inputs, list) else inputs)
     try:
@@ -60,6 +61,7 @@ def count_flops(model: torch.nn.Module,
             analyzer.uncalled_modules_warnings(False)
             return analyzer.total()
     except Exception as error:  # any tracing failure means the count is n/a
-        print(f'FLOPs of {type(model).__name__} not counted: '
-              f'{type(error).__name__}: {str(error)[:300]}', file=sys.stderr)
+        print_log(f'FLOPs of {type(model).__name__} not counted: '
+                  f'{type(error).__name__}: {str(error)[:300]}', logger='current',
+                  level=logging.WARNING)
         return None

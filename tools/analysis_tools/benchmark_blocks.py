@@ -217,7 +217,7 @@ def format_table(results: Sequence[dict], header: str) -> str:
                      f'{r["train_ms"]:.2f} | {peak} |')
     lines += [
         '', 'FLOPs: mmengine FlopAnalyzer, one multiply-add = one FLOP, element-wise '
-        'ops not counted; n/a: the block could not be traced (reason on stderr). '
+        'ops not counted; n/a: the block could not be traced (reason in the log). '
         'Latency: median wall time; forward in eval mode under no_grad, fwd+bwd in '
         'train mode. Peak memory: CUDA max_memory_allocated; n/a on CPU (not measured).'
     ]

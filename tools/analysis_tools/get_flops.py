@@ -92,7 +92,7 @@ def main(argv=None) -> dict:
     inputs = random_batch(model, shape, image_channels(cfg))['inputs']
     result = dict(input_shape=tuple(inputs.shape), flops=count_flops(model, inputs),
                   params=sum(p.numel() for p in model.parameters()))
-    flops = ('n/a (the model could not be traced; reason on stderr)'
+    flops = ('n/a (the model could not be traced; reason in the log above)'
              if result['flops'] is None else
              f'{_format_size(result["flops"])} ({result["flops"]:,}; one '
              'multiply-add = one FLOP)')
