@@ -1,7 +1,6 @@
 """Tests for tools/dataset_converters/synapse.py (Synapse / BTCV -> mmseg layout)."""
 import json
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,31 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.shared_data import CT_SAMPLE
 from tests.scripts import load_script
+from tests.shared_data import CT_SAMPLE, TOTALSEG_TO_BTCV, write_btcv_layout
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = CT_SAMPLE
 
-# TotalSegmentator v2 id -> BTCV id, from the sample's README.
-TS_TO_BTCV = '1:1,2:2,3:3,4:4,15:5,5:6,6:7,52:8,63:9,64:10,7:11,8:12,9:13'
 # Synapse class -> the TotalSegmentator id it must come from.
 SYNAPSE_FROM_TS = {1: 52, 2: 4, 3: 3, 4: 2, 5: 5, 6: 7, 7: 1, 8: 6}
 SLICE_NAME = re.compile(r'(?P<case>.+)_slice(?P<index>\d+)')
 
 
 converter = load_script('tools/dataset_converters/synapse.py')
-
-
-def _raw_root(root: Path, cases: dict) -> Path:
-    """Build RawData/Training/{img,label} with {case id: (image path, label path)}."""
-    training = root / 'RawData' / 'Training'
-    (training / 'img').mkdir(parents=True)
-    (training / 'label').mkdir()
-    for case_id, (image, label) in cases.items():
-        os.symlink(image, training / 'img' / f'img{case_id:04d}.nii.gz')
-        os.symlink(label, training / 'label' / f'label{case_id:04d}.nii.gz')
-    return root
 
 
 def _png(path: Path) -> np.ndarray:
@@ -125,7 +111,7 @@ def test_missing_nibabel_is_explained(tmp_path, monkeypatch):
 
 def test_missing_case_fails_before_writing(tmp_path):
     sample = (SAMPLE / 'example_ct_sm.nii.gz', SAMPLE / 'example_seg.nii.gz')
-    raw = _raw_root(tmp_path / 'raw', {1: sample})
+    raw = write_btcv_layout(tmp_path / 'raw', {1: sample})
     out = tmp_path / 'out'
     with pytest.raises(FileNotFoundError, match='img0002.nii.gz'):
         converter.main([str(raw), '-o', str(out), '--train-cases', '1',
@@ -146,7 +132,7 @@ def test_anisotropic_lps_volume(tmp_path):
     paths = (tmp_path / 'nii' / 'ct.nii.gz', tmp_path / 'nii' / 'seg.nii.gz')
     nib.save(nib.Nifti1Image(image, affine), paths[0])
     nib.save(nib.Nifti1Image(label, affine), paths[1])
-    raw = _raw_root(tmp_path / 'raw', {3: paths, 4: paths})
+    raw = write_btcv_layout(tmp_path / 'raw', {3: paths, 4: paths})
     out = tmp_path / 'out'
     converter.main([str(raw / 'RawData' / 'Training'), '-o', str(out),
                     '--train-cases', '3', '--test-cases', '4'])
@@ -166,11 +152,11 @@ def test_anisotropic_lps_volume(tmp_path):
 def sample_raw(tmp_path_factory) -> Path:
     """The TotalSegmentator slab as case 1 (train) and, again, case 2 (test)."""
     sample = (SAMPLE / 'example_ct_sm.nii.gz', SAMPLE / 'example_seg.nii.gz')
-    return _raw_root(tmp_path_factory.mktemp('raw'), {1: sample, 2: sample})
+    return write_btcv_layout(tmp_path_factory.mktemp('raw'), {1: sample, 2: sample})
 
 
 def _convert_sample(raw: Path, out: Path, *extra: str) -> None:
-    converter.main([str(raw), '-o', str(out), '--label-map', TS_TO_BTCV,
+    converter.main([str(raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
                     '--train-cases', '1', '--test-cases', '2', *extra])
 
 
