@@ -63,7 +63,7 @@ def test_mmseg_own_train_tool_with_custom_imports(tmp_path):
 
 
 @pytest.mark.slow
-def test_dist_train_on_cpu_uses_gloo(tmp_path):
+def test_dist_train_and_test_on_cpu_use_gloo(tmp_path):
     config = write_tiny_run(tmp_path, max_iters=2)
     work_dir = str(tmp_path / 'dist')
     env = dict(os.environ, PORT='29533', PYTHON=sys.executable)
@@ -72,3 +72,12 @@ def test_dist_train_on_cpu_uses_gloo(tmp_path):
                             text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    assert 'Distributed training: True' in result.stdout + result.stderr
+
+    env['PORT'] = '29534'
+    result = subprocess.run(['bash', 'tools/dist_test.sh', config,
+                             osp.join(work_dir, 'iter_2.pth'), '2', '--work-dir',
+                             work_dir], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert 'mIoU' in result.stdout + result.stderr
