@@ -21,6 +21,7 @@ and nothing else:
 :func:`configure_cpu_distributed` is the third fix, applied by ``tools/train.py`` and
 ``tools/test.py``: without CUDA, distributed runs use gloo instead of failing on nccl.
 """
+import atexit
 import importlib
 import importlib.util
 import os
@@ -204,7 +205,8 @@ def configure_cpu_distributed(cfg, launcher: str) -> None:
     mmengine's pytorch launcher calls ``torch.cuda.set_device`` and defaults to nccl,
     and its DDP wrapper passes ``device_ids``; all three fail without CUDA. Without CUDA
     this sets the gloo backend, starts the process group itself (mmengine then skips its
-    own start) and wraps the model with ``device_ids=None``. With CUDA it does nothing.
+    own start), ends it after a barrier at exit, and wraps the model with
+    ``device_ids=None``. With CUDA it does nothing.
 
     Args:
         cfg (mmengine.Config): the run's config, changed in place.
@@ -218,6 +220,16 @@ def configure_cpu_distributed(cfg, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper_cfg
     if launcher == 'pytorch' and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend='gloo')
+        # Left to interpreter teardown, gloo's threads can outlive the group and abort
+        # a rank after a finished run ("terminate called without an active
+        # exception"): about 1 run in 5 on 2 CPU ranks here, 1 in 80 with this.
+        atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # no rank tears down while another still talks
+        torch.distributed.destroy_process_group()
 
 
 def apply_compat_fixes() -> None:
