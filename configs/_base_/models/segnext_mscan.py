@@ -1,33 +1,12 @@
 # SegNeXt ("SegNeXt: Rethinking Convolutional Attention Design for Semantic
-# Segmentation", Guo et al., 2022) with MSCAN-T and mmseg's LightHamHead, for binary
-# segmentation with one sigmoid output channel: the baseline MCANet is compared with.
-checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segnext/mscan_t_20230227-119e8c9f.pth'  # noqa
+# Segmentation", Guo et al., 2022) with mmseg's LightHamHead, for binary segmentation
+# with one sigmoid output channel: the baseline MCANet is compared with. The same
+# MSCAN-T encoder (ImageNet weights) and data preprocessing as mcanet_mscan.py.
+_base_ = './mcanet_mscan.py'
 ham_norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
-    test_cfg=dict(size_divisor=32))
 model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=data_preprocessor,
-    pretrained=None,
-    backbone=dict(
-        type='MSCAN',
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file),
-        embed_dims=[32, 64, 160, 256],
-        mlp_ratios=[8, 8, 4, 4],
-        drop_rate=0.0,
-        drop_path_rate=0.1,
-        depths=[3, 3, 5, 2],
-        attention_kernel_sizes=[5, [1, 7], [1, 11], [1, 21]],
-        attention_kernel_paddings=[2, [0, 3], [0, 5], [0, 10]],
-        act_cfg=dict(type='GELU'),
-        norm_cfg=dict(type='BN', requires_grad=True)),
     decode_head=dict(
+        _delete_=True,
         type='LightHamHead',
         in_channels=[64, 160, 256],
         in_index=[1, 2, 3],
@@ -47,6 +26,4 @@ model = dict(
             train_steps=6,
             eval_steps=7,
             inv_t=100,
-            rand_init=True)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+            rand_init=True)))
