@@ -7,12 +7,11 @@ images in mmseg's layout with as many classes as the model predicts.
 import os
 import os.path as osp
 
-import cv2
-import numpy as np
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmseg_fusion.utils import drop_pretrained
+from tests.tiny_run import write_tiny_data
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -37,22 +36,6 @@ def predicted_classes(cfg: Config) -> int:
     head = cfg.model.decode_head
     head = head[-1] if isinstance(head, (list, tuple)) else head
     return 2 if head.get('out_channels') == 1 else head.num_classes
-
-
-def write_tiny_data(root: str, num_classes: int, size: int, num_images: int = 2):
-    """Images with a bright square per class; masks with class ids 0..num_classes-1."""
-    rng = np.random.default_rng(0)
-    for sub in ('img_dir/train', 'ann_dir/train'):
-        os.makedirs(osp.join(root, sub), exist_ok=True)
-    for i in range(num_images):
-        image = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
-        mask = np.zeros((size, size), np.uint8)
-        step = size // num_classes
-        for label in range(1, num_classes):
-            mask[step * (label - 1):step * label, step * label - step // 2:] = label
-        image[mask > 0] += (40 * mask[mask > 0, None]).astype(np.uint8) % 190
-        cv2.imwrite(osp.join(root, 'img_dir/train', f'{i}.png'), image)
-        cv2.imwrite(osp.join(root, 'ann_dir/train', f'{i}.png'), mask)
 
 
 def train_tiny(cfg: Config, work_dir: str, iters: int = 2, size: int = 64,

@@ -68,17 +68,20 @@ randomness = dict(seed=0)
 '''
 
 
-def write_tiny_dataset(root: str, num_images: int = 4, size: int = 32) -> None:
-    """Write ``num_images`` images with one bright square each, and its {0,1} mask."""
+def write_tiny_data(root: str, num_classes: int, size: int, num_images: int = 2):
+    """Write ``num_images`` images in mmseg's layout (``img_dir/train``,
+    ``ann_dir/train``): noise with a brighter block per class, and masks with class
+    ids 0..num_classes-1."""
     rng = np.random.default_rng(0)
     for sub in ('img_dir/train', 'ann_dir/train'):
         os.makedirs(osp.join(root, sub), exist_ok=True)
     for i in range(num_images):
-        image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+        image = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
         mask = np.zeros((size, size), np.uint8)
-        y, x = rng.integers(2, size // 2, 2)
-        mask[y:y + size // 3, x:x + size // 3] = 1
-        image[mask == 1] += 150
+        step = size // num_classes
+        for label in range(1, num_classes):
+            mask[step * (label - 1):step * label, step * label - step // 2:] = label
+        image[mask > 0] += (40 * mask[mask > 0, None]).astype(np.uint8) % 190
         cv2.imwrite(osp.join(root, 'img_dir/train', f'{i}.png'), image)
         cv2.imwrite(osp.join(root, 'ann_dir/train', f'{i}.png'), mask)
 
@@ -86,7 +89,7 @@ def write_tiny_dataset(root: str, num_images: int = 4, size: int = 32) -> None:
 def write_tiny_run(tmp_path, max_iters: int = 2) -> str:
     """Write the dataset and the config under ``tmp_path``; return the config path."""
     data_root = str(tmp_path / 'data')
-    write_tiny_dataset(data_root)
+    write_tiny_data(data_root, num_classes=2, size=32, num_images=4)
     config = tmp_path / 'tiny_unet.py'
     config.write_text(CONFIG_TEMPLATE.format(data_root=data_root, max_iters=max_iters))
     return str(config)
