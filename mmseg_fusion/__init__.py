@@ -8,7 +8,7 @@ from .compat import apply_compat_fixes
 
 apply_compat_fixes()
 
-from . import datasets, evaluation, models, utils  # noqa: E402,F401  (registers)
+from . import datasets, evaluation, models, structures, utils  # noqa: E402,F401  (registers)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']
