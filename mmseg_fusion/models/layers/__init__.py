@@ -1,4 +1,7 @@
 """The seed blocks: plain nn.Modules registered in ``mmseg.registry.MODELS``."""
+from .channels_first_layer_norm import ChannelsFirstLayerNorm
+from .dlk_block import DLKBlock
+from .dlk_layer import DLKLayer
 from .dual_cross_attention import DualCrossAttention
 from .dynamic_feature_fusion import DynamicFeatureFusion
 from .gated_fusion import GatedFusion
@@ -11,7 +14,8 @@ from .osr_attention import OSRAttention
 from .safm import SAFM
 
 __all__ = [
-    'DualCrossAttention', 'DynamicFeatureFusion', 'GatedFusion', 'HFFBlock',
+    'ChannelsFirstLayerNorm', 'DLKBlock', 'DLKLayer', 'DualCrossAttention',
+    'DynamicFeatureFusion', 'GatedFusion', 'HFFBlock',
     'JointChannelSpatialAttention', 'MultiFeatureExtraction',
     'MultiScaleCrossAxisAttention', 'MultiScaleSelectiveFusion', 'OSRAttention', 'SAFM'
 ]
