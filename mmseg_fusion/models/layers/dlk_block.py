@@ -30,7 +30,8 @@ class DLKBlock(nn.Module):
         y = norm1(x)
         y = proj2(dlk(act(proj1(y)))) + y            # DLK module (1x1, act, DLK, 1x1)
         x = x + drop_path(layer_scale1 * y)
-        y = fc2(act(dw_conv(fc1(norm2(x)))))          # MLP: 1x1 to r*C, dw 3^3, act, 1x1
+        y = fc2(act(dw_conv(fc1(norm2(x)))))          # MLP: 1x1 to r*C, dw 3^3,
+                                                      #      act, 1x1 back
         x = x + drop_path(layer_scale2 * y)
 
     The norms are channels-first LayerNorms (eps 1e-6); layer scales are per channel,
@@ -50,11 +51,13 @@ class DLKBlock(nn.Module):
             scale. Default: 1e-6.
         act_cfg (dict): activation of the DLK module and the MLP (mmcv config).
             Default: ``dict(type='GELU')``.
-        spatial_dims (int): 3 for (N, C, D, H, W) inputs (the paper), 2 for (N, C, H, W).
+        spatial_dims (int): 3 for (N, C, D, H, W) inputs (the paper), 2 for
+            (N, C, H, W).
             Default: 3.
 
     Shape:
-        - Input: (N, C, D, H, W) (or (N, C, H, W) when ``spatial_dims`` is 2), any sizes.
+        - Input: (N, C, D, H, W) (or (N, C, H, W) when ``spatial_dims`` is 2), any
+          sizes.
         - Output: the same shape as the input.
     """
 

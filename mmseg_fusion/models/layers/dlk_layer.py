@@ -18,7 +18,7 @@ class DLKLayer(nn.Module):
 
         p  = proj(x)                                  # 1x1, C -> C/2, no bias
         x1 = dw_conv1(p)                              # depthwise 5^3
-        x2 = dw_conv2(x1)                             # depthwise 7^3, dilation 3 (chained)
+        x2 = dw_conv2(x1)                             # depthwise 7^3, dilation 3
         f  = cat(x1, x2)                              # C channels
         w  = sigmoid(spatial_select(cat(mean_C(f), max_C(f))))   # 7^3 conv, 2 -> 2
         s  = cat(w[:, 0] * x1, w[:, 1] * x2)          # one map per branch
@@ -37,11 +37,13 @@ class DLKLayer(nn.Module):
     Args:
         channels (int): channels C of the input and output; must be even (the two
             branches have C/2 each).
-        spatial_dims (int): 3 for (N, C, D, H, W) inputs (the paper), 2 for (N, C, H, W).
+        spatial_dims (int): 3 for (N, C, D, H, W) inputs (the paper), 2 for
+            (N, C, H, W).
             Default: 3.
 
     Shape:
-        - Input: (N, C, D, H, W) (or (N, C, H, W) when ``spatial_dims`` is 2), any sizes.
+        - Input: (N, C, D, H, W) (or (N, C, H, W) when ``spatial_dims`` is 2), any
+          sizes.
         - Output: the same shape as the input.
     """
 
