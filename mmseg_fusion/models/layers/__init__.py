@@ -12,10 +12,12 @@ from .multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
 from .multi_scale_selective_fusion import MultiScaleSelectiveFusion
 from .osr_attention import OSRAttention
 from .safm import SAFM
+from .salience_layer import SalienceLayer
 
 __all__ = [
     'ChannelsFirstLayerNorm', 'DLKBlock', 'DLKLayer', 'DualCrossAttention',
     'DynamicFeatureFusion', 'GatedFusion', 'HFFBlock',
     'JointChannelSpatialAttention', 'MultiFeatureExtraction',
-    'MultiScaleCrossAxisAttention', 'MultiScaleSelectiveFusion', 'OSRAttention', 'SAFM'
+    'MultiScaleCrossAxisAttention', 'MultiScaleSelectiveFusion', 'OSRAttention', 'SAFM',
+    'SalienceLayer'
 ]
