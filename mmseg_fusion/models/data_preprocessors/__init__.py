@@ -1,0 +1,3 @@
+from .volume_data_preprocessor import VolumeDataPreProcessor
+
+__all__ = ['VolumeDataPreProcessor']

@@ -1,0 +1,3 @@
+from .volume_encoder_decoder import VolumeEncoderDecoder
+
+__all__ = ['VolumeEncoderDecoder']
