@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
@@ -162,7 +163,7 @@ def test_results_stay_small():
     metric = _metric()
     metric.process({}, _large_and_tiny_samples())
     for result in metric.results:
-        assert set(result) == {'Dice', 'IoU', 'HD95', 'subset'}
+        assert set(result) == {'Dice', 'IoU', 'HD95', 'subset', 'in_mm'}
         assert len(result['Dice']) == 1
 
 
@@ -183,3 +184,68 @@ def test_argument_and_input_checks():
         metric.process({}, [bad])
     with pytest.raises(ValueError, match='no class left to score'):
         _metric(dict(classes=('background', ))).process({}, [])
+
+
+def _log_lines(monkeypatch):
+    """Collect what the metric logs (print_log) as a list of strings."""
+    from mmseg_fusion.evaluation.metrics import medical_metric
+    lines = []
+    monkeypatch.setattr(medical_metric, 'print_log',
+                        lambda message, logger=None, **kwargs: lines.append(message))
+    return lines
+
+
+@pytest.mark.parametrize('kwargs, header, columns', [
+    (dict(), 'Dice, IoU, HD95', ['Dice', 'IoU', 'HD95']),
+    (dict(with_precision_recall=True), 'Dice, IoU, HD95, Precision, Recall',
+     ['Dice', 'IoU', 'HD95', 'Precision', 'Recall']),
+])
+def test_table_header_names_its_columns(monkeypatch, kwargs, header, columns):
+    lines = _log_lines(monkeypatch)
+    metric = _metric(**kwargs)
+    metric.process({}, _large_and_tiny_samples())
+    metric.evaluate(2)
+    title, table = lines
+    assert title.startswith(f'per image {header} averaged over images')
+    assert 'HD95 in pixels' in title
+    header_row = [c.strip() for c in table.strip().splitlines()[1].split('|')[1:-1]]
+    assert header_row == ['Subset', 'Class', 'Images'] + columns
+
+
+def test_output_dir_writes_png_masks_named_after_images(tmp_path):
+    out = tmp_path / 'pred'
+    # mmseg's tools/test.py passes keep_results=True with --out: it must be accepted.
+    metric = _metric(output_dir=str(out), keep_results=True)
+    samples = _large_and_tiny_samples()
+    samples.append(_sample(_pixel((8, 8), 1, 1), _pixel((8, 8), 1, 1), 'a.png',
+                           subset='Kvasir'))
+    metric.process({}, samples)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob('*.png')) == [
+        'Kvasir/a.png', 'a.png', 'b.png']
+    written = np.asarray(Image.open(out / 'b.png'))
+    assert written.dtype == np.uint8
+    np.testing.assert_array_equal(written, _pixel((8, 8), 7, 7))
+    assert metric.evaluate(3)['mDice'] == pytest.approx(100 * 2 / 3)
+
+    # The same image name twice in one evaluation would overwrite a prediction.
+    with pytest.raises(ValueError, match='would write the prediction .*a.png'):
+        metric.process({}, [samples[0], samples[0]])
+
+
+def test_format_only_writes_without_ground_truth(tmp_path, monkeypatch):
+    lines = _log_lines(monkeypatch)
+    metric = _metric(output_dir=str(tmp_path), format_only=True)
+    sample = _sample(_pixel((4, 4), 0, 0), _pixel((4, 4), 0, 0), 'c.png')
+    del sample['gt_sem_seg']
+    metric.process({}, [sample])
+    assert metric.evaluate(1) == {}
+    assert (tmp_path / 'c.png').is_file()
+    assert '1 predictions written to' in lines[-1]
+
+
+def test_output_arguments_checked():
+    with pytest.raises(ValueError, match='format_only=True .* needs an output_dir'):
+        MedicalMetric(format_only=True)
+    with pytest.raises(ValueError, match='keep_results must be a bool'):
+        MedicalMetric(keep_results='yes')
+    assert 'output_dir' in METRICS.get('MedicalMetric').__init__.__code__.co_varnames

@@ -160,3 +160,28 @@ def test_gaps_in_slice_indices_are_stacked_without_filling():
                         _slice('case0004', 2, empty, organ)])
     result = metric.compute_metrics(metric.results)
     assert result['HD95.aorta'] == pytest.approx(1.0)  # adjacent in the volume
+
+
+def test_output_dir_writes_one_png_per_slice(tmp_path):
+    out = tmp_path / 'pred'
+    metric = _metric(output_dir=str(out), keep_results=True)
+    slices = _case_slices()
+    metric.process({}, slices)
+    names = sorted(p.name for p in out.glob('*.png'))
+    assert names == sorted(s['img_path'].rsplit('/', 1)[1] for s in slices)
+    from PIL import Image
+    written = np.asarray(Image.open(out / 'case0002_slice001.png'))
+    assert written[0, 0] == 2 and written.sum() == 2  # the liver pixel
+    assert 'mDice' in metric.evaluate(len(slices))
+
+
+def test_format_only_needs_no_ground_truth(tmp_path):
+    metric = _metric(output_dir=str(tmp_path), format_only=True)
+    slices = _case_slices()
+    for data_sample in slices:
+        del data_sample['gt_sem_seg']
+    metric.process({}, slices)
+    assert metric.evaluate(len(slices)) == {}
+    assert len(list(tmp_path.glob('*.png'))) == len(slices)
+    with pytest.raises(ValueError, match='needs an output_dir'):
+        VolumeMetric(format_only=True)

@@ -1,5 +1,7 @@
 """Per-image Dice, IoU and HD95 averaged over images: the polyp protocol."""
 import math
+import os
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -8,6 +10,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
+from PIL import Image
 from prettytable import PrettyTable
 
 from ...models.utils.checks import check_choice
@@ -44,8 +47,75 @@ def read_spacing(data_sample: dict, ndim: int) -> Optional[Tuple[float, ...]]:
     return values
 
 
+class PredictionWriterMixin:
+    """mmseg's metric contract for writing predictions, as ``IoUMetric`` keeps it:
+    ``output_dir``, ``format_only`` and ``keep_results`` (which mmseg's tools/test.py
+    sets with ``--out``).
+
+    With ``output_dir``, every prediction is written as a PNG label mask (uint8 class
+    ids, plus 1 where the sample has ``reduce_zero_label``, as ``IoUMetric`` does)
+    named after its image: ``output_dir/<image name>.png``, or
+    ``output_dir/<subset>/<image name>.png`` for samples tagged with a ``subset`` (the
+    PraNet test sets share file names). Two samples of one evaluation that would
+    write the same file are an error. With ``format_only`` the predictions are only
+    written, not scored: the ground truth may be absent and no metric is returned.
+    """
+
+    def _init_writer(self, output_dir: Optional[str], format_only: bool,
+                     keep_results: bool) -> None:
+        if output_dir is not None and (not isinstance(output_dir, str) or
+                                       not output_dir):
+            raise ValueError(f'output_dir must be None or a folder path, got '
+                             f'{output_dir!r}')
+        for name, value in (('format_only', format_only),
+                            ('keep_results', keep_results)):
+            if not isinstance(value, bool):
+                raise ValueError(f'{name} must be a bool, got {value!r}')
+        if format_only and output_dir is None:
+            raise ValueError('format_only=True writes the predictions only: it needs '
+                             'an output_dir')
+        self.output_dir = output_dir
+        self.format_only = format_only
+        self.keep_results = keep_results
+        self._written = set()
+
+    def write_prediction(self, data_sample: dict, pred: np.ndarray) -> Optional[str]:
+        """Write ``pred`` ((H, W) class ids) under ``output_dir``; return the path (or
+        None without ``output_dir``)."""
+        if self.output_dir is None:
+            return None
+        if 'img_path' not in data_sample:
+            raise ValueError('writing predictions needs the data sample\'s img_path to '
+                             f'name the file, got keys {sorted(data_sample)}')
+        folder = self.output_dir
+        if data_sample.get('subset') is not None:
+            folder = osp.join(folder, str(data_sample['subset']))
+        stem = osp.splitext(osp.basename(data_sample['img_path']))[0]
+        path = osp.join(folder, f'{stem}.png')
+        if path in self._written:
+            raise ValueError(f'two test images would write the prediction {path}: '
+                             'image names must be unique (per subset)')
+        labels = pred + 1 if data_sample.get('reduce_zero_label', False) else pred
+        if labels.size and (labels.min() < 0 or labels.max() > 255):
+            raise ValueError(f'predicted labels must lie in 0..255 to be written as '
+                             f'PNG, got {labels.min()}..{labels.max()}')
+        os.makedirs(folder, exist_ok=True)
+        Image.fromarray(labels.astype(np.uint8)).save(path)
+        self._written.add(path)
+        return path
+
+    def evaluate(self, size: int) -> dict:
+        self._written = set()  # a new evaluation may write the same names again
+        return super().evaluate(size)
+
+    def log_format_only(self, results: list) -> dict:
+        print_log(f'format_only: {len(results)} predictions written to '
+                  f'{self.output_dir}, not scored', MMLogger.get_current_instance())
+        return {}
+
+
 @METRICS.register_module()
-class MedicalMetric(BaseMetric):
+class MedicalMetric(PredictionWriterMixin, BaseMetric):
     """Per-image Dice, IoU, HD95 (and optionally precision and recall) averaged over
     images, per class and per test subset: the protocol of polyp-segmentation papers.
 
@@ -100,6 +170,12 @@ class MedicalMetric(BaseMetric):
             'nan'. Default: 'diagonal'.
         collect_device (str): device used to gather results across ranks, 'cpu' or
             'gpu'. Default: 'cpu'.
+        output_dir (str, optional): write every prediction as a PNG label mask named
+            after its image (:class:`PredictionWriterMixin`). Default: None.
+        format_only (bool): only write the predictions (needs ``output_dir``; no
+            ground truth needed, no scores). Default: False.
+        keep_results (bool): accepted because mmseg's tools/test.py passes it with
+            ``--out``; the files in ``output_dir`` are always kept. Default: False.
         prefix (str, optional): prefix added by mmengine to every key. Default: None.
 
     Shape:
@@ -114,8 +190,12 @@ class MedicalMetric(BaseMetric):
                  with_precision_recall: bool = False,
                  empty_hd95: str = 'diagonal',
                  collect_device: str = 'cpu',
+                 output_dir: Optional[str] = None,
+                 format_only: bool = False,
+                 keep_results: bool = False,
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self._init_writer(output_dir, format_only, keep_results)
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
             raise ValueError(f'ignore_index must be an int, got {ignore_index!r}')
         for name, value in (('include_background', include_background),
@@ -152,6 +232,10 @@ class MedicalMetric(BaseMetric):
         classes = self.scored_classes()
         for data_sample in data_samples:
             pred = read_label_map(data_sample, 'pred_sem_seg')
+            self.write_prediction(data_sample, pred)
+            if self.format_only:
+                self.results.append(dict(subset=data_sample.get('subset')))
+                continue
             gt = read_label_map(data_sample, 'gt_sem_seg')
             if pred.shape != gt.shape:
                 raise ValueError('pred_sem_seg and gt_sem_seg must have the same size, '
@@ -160,6 +244,7 @@ class MedicalMetric(BaseMetric):
             subset = data_sample.get('subset')
             result = self._score_image(pred, gt, classes, spacing)
             result['subset'] = None if subset is None else str(subset)
+            result['in_mm'] = spacing is not None
             self.results.append(result)
 
     def _score_image(self, pred: np.ndarray, gt: np.ndarray, classes: List[int],
@@ -197,8 +282,11 @@ class MedicalMetric(BaseMetric):
             results (list[dict]): the per-image dicts of all ranks.
 
         Returns:
-            dict[str, float]: the keys listed in the class docstring.
+            dict[str, float]: the keys listed in the class docstring (nothing with
+            ``format_only``).
         """
+        if self.format_only:
+            return self.log_format_only(results)
         class_names = [self.dataset_meta['classes'][i] for i in self.scored_classes()]
         subsets = sorted({r['subset'] for r in results if r['subset'] is not None})
         groups = [('', 'all', results)] + [
@@ -240,6 +328,11 @@ class MedicalMetric(BaseMetric):
                               [f'{v:.2f}' for v in row[1:-1]] +
                               ([int(row[-1])] if count_skipped else []))
         logger = MMLogger.get_current_instance()
-        print_log('per image results (Dice, IoU, Precision, Recall in %):', logger)
+        in_mm = {r.get('in_mm', False) for r in results}
+        unit = 'mm' if in_mm == {True} else 'pixels' if in_mm == {False} else \
+            'mm or pixels'
+        percent = ', '.join(n for n in self.score_names if n != 'HD95')
+        print_log(f'per image {", ".join(self.score_names)} averaged over images '
+                  f'({percent} in %, HD95 in {unit}):', logger)
         print_log('\n' + table.get_string(), logger)
         return dict(metrics)

@@ -15,11 +15,11 @@ from prettytable import PrettyTable
 
 from ...models.utils.checks import check_choice
 from ..functional import dice_score, hd95, mean_skip_nan
-from .medical_metric import read_label_map
+from .medical_metric import PredictionWriterMixin, read_label_map
 
 
 @METRICS.register_module()
-class VolumeMetric(BaseMetric):
+class VolumeMetric(PredictionWriterMixin, BaseMetric):
     """Per-case 3-D Dice and HD95 per organ of a 2-D model evaluated slice by slice,
     averaged over cases: the Synapse multi-organ protocol.
 
@@ -71,6 +71,13 @@ class VolumeMetric(BaseMetric):
             Default: 255.
         collect_device (str): device used to gather results across ranks, 'cpu' or
             'gpu'. Default: 'cpu'.
+        output_dir (str, optional): write every slice's prediction as a PNG label
+            mask named after its image, e.g. ``case0001_slice045.png``
+            (:class:`PredictionWriterMixin`). Default: None.
+        format_only (bool): only write the predictions (needs ``output_dir``; no
+            ground truth needed, no scores). Default: False.
+        keep_results (bool): accepted because mmseg's tools/test.py passes it with
+            ``--out``; the files in ``output_dir`` are always kept. Default: False.
         prefix (str, optional): prefix added by mmengine to every key. Default: None.
 
     Shape:
@@ -86,8 +93,12 @@ class VolumeMetric(BaseMetric):
                  empty_convention: str = 'transunet',
                  ignore_index: int = 255,
                  collect_device: str = 'cpu',
+                 output_dir: Optional[str] = None,
+                 format_only: bool = False,
+                 keep_results: bool = False,
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self._init_writer(output_dir, format_only, keep_results)
         try:
             self.case_pattern = re.compile(case_pattern)
         except (re.error, TypeError) as error:
@@ -158,8 +169,12 @@ class VolumeMetric(BaseMetric):
             if 'img_path' not in data_sample:
                 raise ValueError('data sample must carry img_path to find its case, '
                                  f'got keys {sorted(data_sample)}')
-            case, index = self.parse_slice(data_sample['img_path'])
             pred = read_label_map(data_sample, 'pred_sem_seg')
+            self.write_prediction(data_sample, pred)
+            if self.format_only:
+                self.results.append(dict(img_path=data_sample['img_path']))
+                continue
+            case, index = self.parse_slice(data_sample['img_path'])
             gt = read_label_map(data_sample, 'gt_sem_seg')
             if pred.shape != gt.shape:
                 raise ValueError('pred_sem_seg and gt_sem_seg must have the same size, '
@@ -174,8 +189,11 @@ class VolumeMetric(BaseMetric):
             results (list[dict]): the per-slice dicts of all ranks.
 
         Returns:
-            dict[str, float]: the keys listed in the class docstring.
+            dict[str, float]: the keys listed in the class docstring (nothing with
+            ``format_only``).
         """
+        if self.format_only:
+            return self.log_format_only(results)
         organs = self.organs()
         logger = MMLogger.get_current_instance()
         by_case = defaultdict(list)
