@@ -7,13 +7,14 @@ from mmengine.runner import Runner
 
 from tests.config_smoke import load_config
 from tests.scripts import load_script
-from tests.shared_data import CLINICDB_SAMPLE, REPO
+from tests.shared_data import CLINICDB_SAMPLE, REPO, needs_clinicdb_sample
 
 CONFIG = (REPO / 'configs' / 'mcanet' /
           'mcanet_mscan-t_1xb8-adamw-80k_cvc-clinicdb-224x224.py')
 
 
 @pytest.mark.slow
+@needs_clinicdb_sample
 def test_mcanet_trains_and_tests_on_converted_real_clinicdb(tmp_path):
     data_root = str(tmp_path / 'cvc_clinicdb')
     load_script('tools/dataset_converters/cvc_clinicdb.py').main(

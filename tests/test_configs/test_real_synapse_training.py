@@ -7,7 +7,8 @@ from mmengine.runner import Runner
 
 from tests.config_smoke import load_config
 from tests.scripts import load_script
-from tests.shared_data import CT_SAMPLE, REPO, TOTALSEG_TO_BTCV, write_btcv_layout
+from tests.shared_data import (CT_SAMPLE, REPO, TOTALSEG_TO_BTCV, needs_ct_sample,
+                               write_btcv_layout)
 
 CONFIG = REPO / 'configs' / 'dca' / 'dca_unet-s5_1xb24-14k_synapse-224x224.py'
 ORGANS = ('aorta', 'gallbladder', 'left_kidney', 'right_kidney', 'liver', 'pancreas',
@@ -15,6 +16,7 @@ ORGANS = ('aorta', 'gallbladder', 'left_kidney', 'right_kidney', 'liver', 'pancr
 
 
 @pytest.mark.slow
+@needs_ct_sample
 def test_dca_unet_trains_and_tests_on_converted_real_ct(tmp_path):
     slab = (CT_SAMPLE / 'example_ct_sm.nii.gz', CT_SAMPLE / 'example_seg.nii.gz')
     raw = write_btcv_layout(tmp_path / 'raw', {1: slab, 2: slab})

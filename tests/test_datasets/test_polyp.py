@@ -10,7 +10,7 @@ from mmseg.registry import DATASETS
 
 
 from tests.scripts import load_script
-from tests.shared_data import CLINICDB_SAMPLE
+from tests.shared_data import CLINICDB_SAMPLE, needs_clinicdb_sample
 
 REPO = Path(__file__).resolve().parents[2]
 CONVERTERS = REPO / 'tools' / 'dataset_converters'
@@ -41,6 +41,7 @@ def _build(root: Path, split: str = 'train', **kwargs):
     return DATASETS.build(cfg)
 
 
+@needs_clinicdb_sample
 def test_loads_converted_sample(converted):
     train, val = _build(converted), _build(converted, 'val')
     assert (len(train), len(val)) == (16, 4)
@@ -59,6 +60,7 @@ def test_loads_converted_sample(converted):
     assert names == {f'fine_3_{i}' for i in range(1, 21)}
 
 
+@needs_clinicdb_sample
 def test_ann_file_and_subset(converted):
     dataset = _build(converted, 'val', ann_file='splits/val.txt', subset='CVC-ClinicDB')
     assert len(dataset) == 4
@@ -68,6 +70,7 @@ def test_ann_file_and_subset(converted):
     assert {dataset.get_data_info(i)['subset'] for i in range(4)} == {'CVC-ClinicDB'}
 
 
+@needs_clinicdb_sample
 def test_pipeline_gives_binary_gt_and_subset_meta(converted):
     pipeline = [
         dict(type='LoadImageFromFile'),
@@ -86,6 +89,7 @@ def test_pipeline_gives_binary_gt_and_subset_meta(converted):
         assert sample['data_samples'].metainfo['subset'] == 'ClinicDB-sample'
 
 
+@needs_clinicdb_sample
 def test_missing_mask_names_image_and_expected_path(converted, tmp_path):
     root = tmp_path / 'copy'
     shutil.copytree(converted, root)
@@ -108,6 +112,7 @@ def test_missing_or_empty_image_folder_is_named(tmp_path):
     assert str(tmp_path / 'img_dir' / 'train') in str(err.value)
 
 
+@needs_clinicdb_sample
 def test_image_listed_in_ann_file_must_exist(converted, tmp_path):
     (tmp_path / 'list.txt').write_text('not_there\n')
     with pytest.raises(FileNotFoundError, match='not_there.png'):
@@ -119,11 +124,13 @@ def test_image_listed_in_ann_file_must_exist(converted, tmp_path):
     (dict(subset=''), 'subset'),
     (dict(subset=3), 'subset'),
 ])
+@needs_clinicdb_sample
 def test_rejects_bad_arguments(converted, kwargs, name):
     with pytest.raises(ValueError, match=name):
         _build(converted, **kwargs)
 
 
+@needs_clinicdb_sample
 def test_reads_raw_jpeg_sample_with_binarize_transform():
     """PolypDataset pointed at the raw sample (suffixes pair *_fram.jpg with
     *_mask.jpg); BinarizeSegMap turns the lossy 0/255 masks into {0, 1}."""

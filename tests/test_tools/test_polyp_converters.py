@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.shared_data import CLINICDB_SAMPLE
+from tests.shared_data import CLINICDB_SAMPLE, needs_clinicdb_sample
 from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +68,7 @@ def clinicdb_out(tmp_path_factory) -> Path:
     return out
 
 
+@needs_clinicdb_sample
 def test_clinicdb_real_sample_pairs_and_masks(clinicdb_out):
     out = clinicdb_out
     train, val = _names(out / 'img_dir' / 'train'), _names(out / 'img_dir' / 'val')
@@ -88,6 +89,7 @@ def test_clinicdb_real_sample_pairs_and_masks(clinicdb_out):
     assert 'seed: 0' in info and 'count val: 4' in info
 
 
+@needs_clinicdb_sample
 def test_clinicdb_split_follows_seed(tmp_path, clinicdb_out):
     cvc_clinicdb.main([str(SAMPLE), '-o', str(tmp_path / 'same'), '--val-num', '4'])
     cvc_clinicdb.main([str(SAMPLE), '-o', str(tmp_path / 'other'), '--seed', '1',
@@ -99,6 +101,7 @@ def test_clinicdb_split_follows_seed(tmp_path, clinicdb_out):
     assert 'seed: 1' in (tmp_path / 'other' / 'splits' / 'info.txt').read_text()
 
 
+@needs_clinicdb_sample
 def test_clinicdb_cli_refuses_existing_output_unless_force(tmp_path):
     script = str(CONVERTERS / 'cvc_clinicdb.py')
     out = tmp_path / 'out'
@@ -123,6 +126,7 @@ def test_clinicdb_cli_refuses_existing_output_unless_force(tmp_path):
     assert 'seed: 3' in (out / 'splits' / 'info.txt').read_text()
 
 
+@needs_clinicdb_sample
 def test_clinicdb_missing_mask_names_the_image(tmp_path):
     src = tmp_path / 'src'
     shutil.copytree(SAMPLE, src)
@@ -132,6 +136,7 @@ def test_clinicdb_missing_mask_names_the_image(tmp_path):
     assert not (tmp_path / 'out').exists()
 
 
+@needs_clinicdb_sample
 def test_clinicdb_official_tif_layout(tmp_path):
     root = tmp_path / 'CVC-ClinicDB'
     for sub in ('Original', 'Ground Truth'):
@@ -153,6 +158,7 @@ def test_clinicdb_official_tif_layout(tmp_path):
 
 @pytest.mark.parametrize('args', [['--val-num', '0'], ['--val-num', '20'],
                                   ['--val-ratio', '1.5']])
+@needs_clinicdb_sample
 def test_clinicdb_rejects_bad_split_sizes(tmp_path, args):
     with pytest.raises(ValueError, match='val'):
         cvc_clinicdb.main([str(SAMPLE), '-o', str(tmp_path / 'out'), *args])
@@ -174,6 +180,7 @@ def _kvasir_tree(root: Path, names) -> Path:
     return top
 
 
+@needs_clinicdb_sample
 def test_kvasir_converter(tmp_path):
     names = SAMPLE_NAMES[:10]
     top = _kvasir_tree(tmp_path / 'download', names)
@@ -212,6 +219,7 @@ def _pranet_tree(root: Path) -> dict:
     return layout
 
 
+@needs_clinicdb_sample
 def test_pranet_converter_keeps_the_official_split(tmp_path):
     layout = _pranet_tree(tmp_path / 'src')
     out = tmp_path / 'out'
@@ -227,6 +235,7 @@ def test_pranet_converter_keeps_the_official_split(tmp_path):
                         mask_dir / f'{name}.png')
 
 
+@needs_clinicdb_sample
 def test_pranet_subsets_argument_and_missing_subset(tmp_path):
     _pranet_tree(tmp_path / 'src')
     out = tmp_path / 'out'

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from tests.scripts import load_script
-from tests.shared_data import CT_SAMPLE, TOTALSEG_TO_BTCV, write_btcv_layout
+from tests.shared_data import (CT_SAMPLE, TOTALSEG_TO_BTCV, needs_ct_sample,
+                               write_btcv_layout)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = CT_SAMPLE
@@ -168,6 +169,7 @@ def sample_out(sample_raw, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@needs_ct_sample
 def test_sample_layout(sample_out):
     for split, case in (('train', 'case0001'), ('val', 'case0002')):
         for kind in ('img_dir', 'ann_dir'):
@@ -182,6 +184,7 @@ def test_sample_layout(sample_out):
 
 
 @pytest.mark.slow
+@needs_ct_sample
 def test_sample_image_values(sample_out):
     hu = np.asanyarray(nib.load(SAMPLE / 'example_ct_sm.nii.gz').dataobj)
     width, height, depth = hu.shape  # RAS: x -> patient right, y -> anterior
@@ -201,6 +204,7 @@ def test_sample_image_values(sample_out):
 
 
 @pytest.mark.slow
+@needs_ct_sample
 def test_sample_labels_match_totalsegmentator(sample_out):
     raw = np.asanyarray(nib.load(SAMPLE / 'example_seg.nii.gz').dataobj)
     labels = _stack(sample_out, 'ann_dir', 'train', 'case0001')
@@ -224,6 +228,7 @@ def test_sample_labels_match_totalsegmentator(sample_out):
 
 
 @pytest.mark.slow
+@needs_ct_sample
 def test_sample_loads_in_synapse_dataset(sample_out):
     from mmengine.registry import init_default_scope
     from mmseg.datasets import SynapseDataset
@@ -247,6 +252,7 @@ def test_sample_loads_in_synapse_dataset(sample_out):
 
 
 @pytest.mark.slow
+@needs_ct_sample
 def test_sample_refuses_non_empty_out_without_force(sample_raw, tmp_path):
     out = tmp_path / 'synapse'
     _convert_sample(sample_raw, out)
