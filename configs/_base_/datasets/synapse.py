@@ -42,6 +42,24 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# Test-time augmentation (tools/test.py --tta): none of the Synapse papers built on
+# TransUNet's protocol (TransUNet, MCANet, DCA, HiFuse) test with TTA, so their
+# numbers compare with runs without --tta. This one averages the slice and its
+# horizontal flip at 224 x 224 (training flips too, through RandomRotFlip).
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=img_scale, keep_ratio=False)],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal'),
+            ],
+            [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ]),
+]
 train_dataloader = dict(
     batch_size=24,
     num_workers=4,
