@@ -23,33 +23,18 @@ import numpy as np
 from mmengine.utils import track_iter_progress
 from PIL import Image
 
-from mmseg_fusion.utils import prepare_output_folder
+from mmseg_fusion.utils import prepare_output_folder, run_cli
+from mmseg_fusion.utils.abdominal_labels import (BTCV_TO_SYNAPSE, NUM_BTCV_ORGANS,
+                                                 TRANSUNET_TEST_CASES,
+                                                 TRANSUNET_TRAIN_CASES, lookup_table,
+                                                 parse_label_map)
 
-# Beckschen/TransUNet lists/lists_Synapse: the cases of train.txt and test_vol.txt.
-TRAIN_CASES = (5, 6, 7, 9, 10, 21, 23, 24, 26, 27, 28, 30, 31, 33, 34, 37, 39, 40)
-TEST_CASES = (1, 2, 3, 4, 8, 22, 25, 29, 32, 35, 36, 38)
+# TransUNet's lists_Synapse train.txt and test_vol.txt.
+TRAIN_CASES = TRANSUNET_TRAIN_CASES
+TEST_CASES = TRANSUNET_TEST_CASES
 
 HU_MIN = -125.0
 HU_MAX = 275.0
-
-# BTCV organ id -> SynapseDataset class id (0 background, 1 aorta, 2 gallbladder,
-# 3 left kidney, 4 right kidney, 5 liver, 6 pancreas, 7 spleen, 8 stomach).
-BTCV_TO_SYNAPSE = {
-    1: 7,  # spleen
-    2: 4,  # right kidney
-    3: 3,  # left kidney
-    4: 2,  # gallbladder
-    5: 0,  # esophagus
-    6: 5,  # liver
-    7: 8,  # stomach
-    8: 1,  # aorta
-    9: 0,  # inferior vena cava
-    10: 0,  # portal vein and splenic vein
-    11: 6,  # pancreas
-    12: 0,  # right adrenal gland
-    13: 0,  # left adrenal gland
-}
-NUM_BTCV_ORGANS = 13
 
 OUTPUTS = ('img_dir', 'ann_dir', 'splits', 'spacing.json')
 
@@ -97,38 +82,6 @@ class InPlaneOrientation(NamedTuple):
     transpose: bool
     flip_rows: bool
     flip_cols: bool
-
-
-def parse_label_map(text: str) -> Dict[int, int]:
-    """Parse ``RAW:BTCV,RAW:BTCV,...`` into {raw id: BTCV organ id (0..13)}.
-
-    Raw ids left out map to background. Raises ``ValueError`` naming the bad entry.
-    """
-    label_map: Dict[int, int] = {}
-    for entry in text.split(','):
-        parts = entry.strip().split(':')
-        try:
-            raw, btcv = (int(part) for part in parts)
-        except ValueError:
-            raise ValueError(f'label map entry {entry!r} is not RAW:BTCV with two '
-                             'integers, e.g. 15:5') from None
-        if raw < 0:
-            raise ValueError(f'label map entry {entry!r}: raw id must be >= 0')
-        if not 0 <= btcv <= NUM_BTCV_ORGANS:
-            raise ValueError(f'label map entry {entry!r}: BTCV id must be in '
-                             f'0..{NUM_BTCV_ORGANS}')
-        if raw in label_map:
-            raise ValueError(f'label map entry {entry!r}: raw id {raw} is mapped twice')
-        label_map[raw] = btcv
-    return label_map
-
-
-def build_lookup(label_map: Dict[int, int], max_raw_id: int) -> np.ndarray:
-    """Table taking a raw label id straight to its Synapse class id (uint8)."""
-    lookup = np.zeros(max([max_raw_id, *label_map]) + 1, dtype=np.uint8)
-    for raw, btcv in label_map.items():
-        lookup[raw] = BTCV_TO_SYNAPSE.get(btcv, 0)
-    return lookup
 
 
 def scale_hu(hu: np.ndarray) -> np.ndarray:
@@ -216,7 +169,7 @@ def convert_case(nib, training_dir: str, case_id: int, split: str, out_dir: str,
     if raw_labels.min() < 0:
         raise ValueError(f'{case}: negative label id {raw_labels.min()} in '
                          f'{label_path}')
-    lookup = build_lookup(label_map, int(raw_labels.max()))
+    lookup = lookup_table(label_map, int(raw_labels.max()), BTCV_TO_SYNAPSE)
     labels = orient(raw_labels, orientation)
     hu = orient(image.get_fdata(dtype=np.float32), orientation)
 
@@ -315,4 +268,5 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    # A wrong layout, missing file or bad case is one `error: ...` line, exit status 1.
+    run_cli(main, catch=(FileNotFoundError, FileExistsError, ValueError, ImportError))
