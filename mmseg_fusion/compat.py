@@ -29,6 +29,7 @@ import os
 import pickle
 import sys
 import types
+import warnings
 from typing import Optional
 
 import torch
@@ -138,10 +139,23 @@ class _LiteOpsPackage(types.ModuleType):
         return self._placeholders[name]
 
 
+def _silence_lite_warnings() -> None:
+    """Without compiled ops, hide mmcv's import-time warning that
+    ``MultiScaleDeformableAttention`` cannot be imported (``mmcv/cnn/bricks/
+    transformer.py``, on every command): the stand-in ``mmcv.ops`` already raises
+    :class:`CompiledOpMissingError` with install advice if a model uses the op."""
+    warnings.filterwarnings(
+        'ignore',
+        message=r'Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning,
+        module=r'mmcv\.cnn\.bricks\.transformer')
+
+
 def _install_mmcv_ops_fallback() -> None:
     existing = sys.modules.get('mmcv.ops')
     if existing is not None or mmcv_ops_are_compiled():
         return
+    _silence_lite_warnings()
     import mmcv
     package = _LiteOpsPackage([os.path.join(os.path.dirname(mmcv.__file__), 'ops')])
     sys.modules['mmcv.ops'] = package

@@ -17,7 +17,6 @@ CLINICDB_SAMPLE = SHARED_DATA / 'cvc_clinicdb_sample'
 CT_SAMPLE = SHARED_DATA / 'totalsegmentator_example'
 
 
-
 def needs_sample(sample: Path):
     """Mark a test that reads ``sample``: skipped, saying why, when it is absent."""
     return pytest.mark.skipif(

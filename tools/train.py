@@ -2,16 +2,28 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+Beyond mmseg's tool: ``--cfg-options`` refuses a top-level key the config does not
+have (naming the close matches), and ``data_root=PATH`` moves every dataset of the
+config to PATH; dataloaders use at most as many workers as there are CPUs. A missing
+config or data folder, a work dir that already holds checkpoints (without
+``--resume``) and pretrained weights that cannot be downloaded end with one
+``error: ...`` line on stderr and exit status 1.
 """
 import argparse
 import os
+from urllib.error import URLError
 
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from mmseg.registry import RUNNERS
-from mmseg_fusion.utils import load_run_config, refuse_to_overwrite_checkpoints
+from mmseg_fusion.utils import (ConfigError, PretrainedDownloadError,
+                                check_data_folders, load_run_config,
+                                refuse_to_overwrite_checkpoints, run_cli)
+from mmseg_fusion.utils.run_config import (find_pretrained, is_remote,
+                                           quiet_paramwise_options)
 
 
 def parse_args(argv=None):
@@ -46,10 +58,22 @@ def enable_amp(cfg) -> None:
     if optim_wrapper == 'AmpOptimWrapper':
         return
     if optim_wrapper != 'OptimWrapper':
-        raise ValueError('--amp needs optim_wrapper.type OptimWrapper or '
-                         f'AmpOptimWrapper, got {optim_wrapper!r}')
+        raise ConfigError('--amp needs optim_wrapper.type OptimWrapper or '
+                          f'AmpOptimWrapper, got {optim_wrapper!r}')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def download_hint(cfg, error: URLError) -> PretrainedDownloadError:
+    """The one-line error for pretrained weights that could not be downloaded."""
+    remote = [(key, ckpt) for key, ckpt in find_pretrained(cfg.model)
+              if is_remote(ckpt)]
+    keys = ' '.join(f'{key}=None' for key, _ in remote)
+    return PretrainedDownloadError(
+        f'could not download the pretrained weights {", ".join(c for _, c in remote)} '
+        f'({getattr(error, "reason", error)}): train without them with --cfg-options '
+        f'{keys}, or download them and pass the local file the same way '
+        '(e.g. ...init_cfg.checkpoint=PATH)')
 
 
 def main(argv=None):
@@ -60,9 +84,17 @@ def main(argv=None):
     cfg.resume = args.resume
     if not args.resume:
         refuse_to_overwrite_checkpoints(cfg.work_dir)
+    check_data_folders(cfg, ['train_dataloader'] +
+                       (['val_dataloader'] if cfg.get('val_cfg') else []))
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    quiet_paramwise_options(runner.logger)
+    try:
+        runner.train()
+    except URLError as error:
+        if not any(is_remote(c) for _, c in find_pretrained(cfg.model)):
+            raise
+        raise download_hint(cfg, error) from error
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -5,6 +5,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.tiny_run import write_tiny_run
@@ -49,6 +51,50 @@ def test_train_resume_and_test(tmp_path):
     assert 'mIoU' in output
     overlays = glob.glob(osp.join(work_dir, 'overlays', '**', '*.png'), recursive=True)
     assert len(overlays) == 4  # every test image is drawn
+
+
+# The tiny run with our metric, a TTA pipeline and a paramwise optimizer config.
+MEDICAL_TTA = """
+val_evaluator = dict(type='MedicalMetric')
+test_evaluator = val_evaluator
+tta_model = dict(type='SegTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')],
+        [dict(type='PackSegInputs')]])]
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=0.01),
+                     paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.)}))
+"""
+
+
+@pytest.mark.slow
+def test_out_tta_and_show_dir_with_our_metric(tmp_path):
+    config = write_tiny_run(tmp_path, max_iters=2)
+    with open(config, 'a') as f:
+        f.write(MEDICAL_TTA)
+    work_dir = str(tmp_path / 'work')
+    output = run_tool(sys.executable, 'tools/train.py', config, '--work-dir', work_dir)
+    assert 'paramwise_options' not in output  # one line per parameter before
+    assert 'MultiScaleDeformableAttention' not in output
+
+    out = str(tmp_path / 'pred')
+    output = run_tool(sys.executable, 'tools/test.py', config,
+                      osp.join(work_dir, 'iter_2.pth'), '--work-dir', work_dir,
+                      '--out', out, '--tta', '--show-dir', 'overlays')
+    assert 'mDice' in output
+    # One PNG label mask per test image, named after the image.
+    assert sorted(os.listdir(out)) == ['0.png', '1.png', '2.png', '3.png']
+    for name in os.listdir(out):
+        mask = cv2.imread(osp.join(out, name), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (32, 32) and mask.dtype == np.uint8
+        assert set(np.unique(mask)) <= {0, 1}
+    assert f'predictions written to {out}' in output
+    overlays = osp.join(work_dir, 'overlays', 'vis_data', 'vis_image')
+    assert f'prediction overlays written to {overlays}' in output
+    assert len(glob.glob(osp.join(overlays, '*.png'))) == 4
 
 
 @pytest.mark.slow
