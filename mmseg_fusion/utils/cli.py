@@ -13,7 +13,7 @@ import sys
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 __all__ = [
-    'ToolError', 'ConfigError', 'DataNotFoundError', 'PathNotFoundError',
+    'ToolError', 'ConfigError', 'UsageError', 'DataNotFoundError', 'PathNotFoundError',
     'CheckpointMismatchError', 'OutputExistsError', 'PretrainedDownloadError', 'run_cli'
 ]
 
@@ -25,6 +25,10 @@ class ToolError(Exception):
 class ConfigError(ToolError, ValueError):
     """The config or ``--cfg-options`` cannot do what was asked (unknown key, no TTA
     pipeline, no evaluator that can write predictions, ...)."""
+
+
+class UsageError(ToolError, ValueError):
+    """A command-line value that cannot be used (an unknown name, a key no log has)."""
 
 
 class PathNotFoundError(ToolError, FileNotFoundError):

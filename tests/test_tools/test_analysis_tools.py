@@ -4,6 +4,8 @@ import importlib
 import json
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -162,3 +164,17 @@ def test_analyze_logs_unknown_key(tool, tmp_path):
     write_scalars(scalars, [dict(loss=1.0, step=1)])
     with pytest.raises(ValueError, match=re.escape("['mDice']")):
         analyze_logs.main([str(scalars), '--keys', 'mDice', '--summary'])
+
+
+@pytest.mark.parametrize('args, message', [
+    (['get_flops.py', 'configs/no_such.py'], 'error: config file not found'),
+    (['benchmark.py', 'configs/no_such.py'], 'error: config file not found'),
+    (['analyze_logs.py', 'no_such_dir', '--summary'], 'error: no scalars.json in'),
+])
+def test_user_errors_are_one_line(args, message):
+    repo = osp.dirname(osp.dirname(TOOLS))
+    result = subprocess.run([sys.executable, osp.join(TOOLS, args[0]), *args[1:]],
+                            cwd=repo, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(message)

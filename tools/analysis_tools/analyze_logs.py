@@ -20,6 +20,7 @@ from typing import Dict, List, Sequence, Tuple
 import matplotlib
 
 import mmseg_fusion  # noqa: F401  (compat fixes, as in every tool)
+from mmseg_fusion.utils import PathNotFoundError, UsageError, run_cli
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
@@ -63,7 +64,7 @@ def find_scalar_files(run: str) -> List[str]:
         return [direct]
     found = sorted(glob.glob(osp.join(run, '*', 'vis_data', 'scalars.json')))
     if not found:
-        raise FileNotFoundError(f'no scalars.json in {run!r} (looked for the file '
+        raise PathNotFoundError(f'no scalars.json in {run!r} (looked for the file '
                                 'itself, vis_data/scalars.json and '
                                 '*/vis_data/scalars.json)')
     return found
@@ -79,7 +80,7 @@ def load_curves(files: Sequence[str]) -> Curves:
                     continue
                 record = json.loads(line)
                 if 'step' not in record:
-                    raise ValueError(f'{path}:{line_no} has no "step": {line.strip()}')
+                    raise UsageError(f'{path}:{line_no} has no "step": {line.strip()}')
                 for key, value in record.items():
                     if key != 'step' and isinstance(value, (int, float)):
                         by_key.setdefault(key, {})[record['step']] = value
@@ -135,7 +136,7 @@ def main(argv=None) -> Dict[str, Curves]:
     missing = [k for k in args.keys if not any(k in c for c in runs.values())]
     if missing:
         available = sorted(set().union(*runs.values()))
-        raise ValueError(f'--keys {missing} are in no log; available: {available}')
+        raise UsageError(f'--keys {missing} are in no log; available: {available}')
     if args.out:
         plot(runs, args.keys, args.out, args.title)
         print(f'curves of {args.keys} written to {args.out}')
@@ -145,4 +146,4 @@ def main(argv=None) -> Dict[str, Curves]:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -13,6 +13,7 @@ runs after ``--warmup`` runs. Without ``--checkpoint`` the weights are random an
 pretrained weights are dropped from the config, so nothing is downloaded.
 """
 import argparse
+import os.path as osp
 import statistics
 import time
 
@@ -23,7 +24,7 @@ from mmengine.runner import load_checkpoint
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from get_flops import (build_inference_model, image_channels, input_shape,
                        random_batch)
-from mmseg_fusion.utils import drop_pretrained
+from mmseg_fusion.utils import PathNotFoundError, drop_pretrained, run_cli
 
 
 def parse_args(argv=None):
@@ -59,6 +60,8 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if not osp.isfile(args.config):
+        raise PathNotFoundError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -103,4 +106,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -13,6 +13,7 @@ mode, printed as n/a when the model cannot be traced. As in mmseg's tool, the
 auxiliary head is dropped (it does not run at inference) and is not in the params.
 """
 import argparse
+import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -24,7 +25,8 @@ import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from mmengine.analysis.print_helper import _format_size
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from mmseg_fusion.utils import count_flops, drop_pretrained
+from mmseg_fusion.utils import (PathNotFoundError, count_flops, drop_pretrained,
+                                run_cli)
 
 
 def parse_args(argv=None):
@@ -83,6 +85,8 @@ def random_batch(model,
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise PathNotFoundError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -104,4 +108,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
