@@ -1,4 +1,12 @@
+from .amos import AMOSDataset
+from .btcv import BTCVDataset
+from .medical_volume import MedicalVolumeDataset
 from .polyp import PolypDataset
-from .transforms import BinarizeSegMap
+from .transforms import (BinarizeSegMap, CachedPipeline, LoadVolumeFromFile,
+                         MONAITransform, PackVolumeInputs)
 
-__all__ = ['PolypDataset', 'BinarizeSegMap']
+__all__ = [
+    'PolypDataset', 'BinarizeSegMap', 'MedicalVolumeDataset', 'BTCVDataset',
+    'AMOSDataset', 'LoadVolumeFromFile', 'MONAITransform', 'CachedPipeline',
+    'PackVolumeInputs'
+]
