@@ -37,7 +37,9 @@ DATA_MAKERS = {
     'btcv': 'tools/dataset_converters/btcv.py',
     'amos': 'tools/dataset_converters/amos.py',
     'synthetic_polyp': 'tools/misc/generate_synthetic_polyps.py',
-    'synthetic_ct': 'tools/misc/generate_synthetic_ct.py',
+    'synthetic_ct_btcv': ('tools/misc/generate_synthetic_ct.py, then '
+                          'tools/dataset_converters/btcv.py --protocol holdout (or '
+                          'tools/misc/run_demo.py --volumetric)'),
 }
 
 
