@@ -30,9 +30,9 @@ class DFF3DHead(VolumeDecodeHead):
     feature fusion (DFF) with the encoder's skip and DLK blocks.
 
     From "D-Net: Dynamic Large Kernel with Dynamic Feature Fusion for Volumetric Medical
-    Image Segmentation" (Yang et al., arXiv 2403.10674). With ``in_channels`` = (salience
-    S, stage 1 C1 at 1/2, ..., stage L C_L at 1/2^L) as ``DNetEncoder`` returns them,
-    each of the L - 1 decoder steps from the deepest stage up does::
+    Image Segmentation" (Yang et al., arXiv 2403.10674). With ``in_channels`` =
+    (salience S, stage 1 C1 at 1/2, ..., stage L C_L at 1/2^L) as ``DNetEncoder``
+    returns them, each of the L - 1 decoder steps from the deepest stage up does::
 
         x = LayerNorm(ConvTranspose3d(x, k=2, s=2))       # C_{s+1} -> C_s, size x2
         x = DFF(x, stage_s)                               # DynamicFeatureFusion
@@ -63,9 +63,9 @@ class DFF3DHead(VolumeDecodeHead):
 
     Args:
         in_channels (Sequence[int]): channels of the encoder outputs, salience first,
-            then each stage at 1/2, 1/4, ... (``DNetEncoder.out_channels``, e.g. (48, 48,
-            96, 192, 384, 768)); at least three; the stages' channels must be even (a
-            DLK block halves them).
+            then each stage at 1/2, 1/4, ... (``DNetEncoder.out_channels``, e.g.
+            (48, 48, 96, 192, 384, 768)); at least three; the stages' channels must be
+            even (a DLK block halves them).
         num_classes (int): number of classes, background included.
         depths (Sequence[int], optional): DLK blocks of each decoder step, deepest step
             first; ``len(in_channels) - 2`` entries. None: 2 per step (D-Net's).
@@ -110,9 +110,9 @@ class DFF3DHead(VolumeDecodeHead):
         if depths is None:
             depths = (2, ) * num_steps
         if not isinstance(depths, (list, tuple)) or len(depths) != num_steps:
-            raise ValueError(f'depths must be a list or tuple of {num_steps} block counts '
-                             f'(one per decoder step, len(in_channels) - 2), got '
-                             f'{depths!r}')
+            raise ValueError(f'depths must be a list or tuple of {num_steps} block '
+                             'counts (one per decoder step, len(in_channels) - 2), '
+                             f'got {depths!r}')
         for depth in depths:
             check_positive_int('depths[i]', depth)
         self.skip_fusion = check_choice('skip_fusion', skip_fusion, ('dff', 'concat'))

@@ -91,6 +91,7 @@ class UNet3DHead(VolumeDecodeHead):
         for step in range(num_steps):
             skip = inputs[-step - 2]
             x = self.steps[step](torch.cat([self.upsamples[step](x), skip], dim=1))
-            if step == num_steps - 1 or with_aux:
-                outputs.append(self.seg_layers[-1 if step == num_steps - 1 else step](x))
+            last = step == num_steps - 1
+            if last or with_aux:
+                outputs.append(self.seg_layers[-1 if last else step](x))
         return outputs[::-1]

@@ -23,9 +23,9 @@ class MONAILoss(nn.Module):
     mmseg's losses take logits (N, K, ...) and a label map (N, ...) without a channel
     axis; MONAI's take a target with a channel axis (N, 1, ...) for class ids, or
     (N, K, ...) one-hot. This wrapper adds the channel axis to a label map, ignores the
-    keyword arguments mmseg heads pass (``weight``, ``ignore_index``, ``avg_factor``) and
-    scales the result by ``loss_weight``. For example nnU-Net's soft Dice term (no
-    background, statistics over the whole batch) is::
+    keyword arguments mmseg heads pass (``weight``, ``ignore_index``,
+    ``avg_factor``) and scales the result by ``loss_weight``. For example nnU-Net's soft
+    Dice term (no background, statistics over the whole batch) is::
 
         dict(type='MONAILoss', loss='DiceLoss', loss_name='loss_dice',
              to_onehot_y=True, softmax=True, include_background=False, batch=True)
@@ -89,8 +89,8 @@ class MONAILoss(nn.Module):
             target = target.unsqueeze(1)
         if target.dim() != pred.dim() or target.shape[0] != pred.shape[0] or \
                 target.shape[2:] != pred.shape[2:]:
-            raise ValueError(f'target must be (N, *spatial) or (N, C, *spatial) for pred '
-                             f'{tuple(pred.shape)}, got {target_shape}')
+            raise ValueError('target must be (N, *spatial) or (N, C, *spatial) for '
+                             f'pred {tuple(pred.shape)}, got {target_shape}')
         return self.loss_weight * self.loss(pred, target)
 
     @property

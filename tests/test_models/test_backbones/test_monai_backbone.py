@@ -59,7 +59,8 @@ def test_unetr_trains_through_the_linear_head():
     # calls: distributed training of UNETR needs find_unused_parameters=True
     unused = [n for n, p in backbone.named_parameters() if p.grad is None]
     assert unused and all('.norm_cross_attn.' in n for n in unused)
-    assert all(p.grad.abs().sum() > 0 for p in backbone.parameters() if p.grad is not None)
+    assert all(
+        p.grad.abs().sum() > 0 for p in backbone.parameters() if p.grad is not None)
     sample = VolumeSegDataSample()
     sample.gt_sem_seg = VolumeData(data=torch.randint(0, 3, (1, 16, 16, 16)))
     losses = head.loss(backbone(x), [sample, sample], None)
@@ -86,7 +87,7 @@ def test_whole_network_and_given_size_divisor():
     (dict(network='SwinUNETR'), 'network must be a dict'),
     (dict(network=TINY_SWIN, out_layer='head'), r"out_layer .*'encoder1'.*'head'"),
     (dict(network=TINY_SWIN, out_layer='encoder1.layer.norm1'), 'no convolution'),
-    (dict(network=dict(type='BasicUNet', spatial_dims=3, in_channels=1, out_channels=2)),
+    (dict(network=dict(type='BasicUNet', in_channels=1, out_channels=2)),
      'size_divisor must be given for BasicUNet'),
     (dict(network=TINY_SWIN, size_divisor=0), 'size_divisor'),
 ])

@@ -66,7 +66,9 @@ def test_deep_supervision_outputs_highest_resolution_first():
     head = build(deep_supervision=True).train()
     feats = features(batch=1)
     outs = head(feats)
-    assert [tuple(o.shape) for o in outs] == [(1, 3, s, s, s) for s in (32, 16, 8, 4, 2)]
+    sides = [o.shape[-1] for o in outs]
+    assert sides == [32, 16, 8, 4, 2]
+    assert all(o.shape == (1, 3, s, s, s) for o, s in zip(outs, sides))
     # predict returns the main output (in any mode; BatchNorm in training mode here)
     main = head.predict(feats, [dict(img_shape=(32, 32, 32))], None)
     torch.testing.assert_close(main, outs[0])
@@ -107,7 +109,8 @@ def test_loss_uses_nnunet_weights_for_five_levels():
         for o, f in zip(outs, (1, 2, 4, 8, 16))
         if o.shape[-1] == 32 // f
     ]
-    expected = sum(w * v for w, v in zip((8 / 15, 4 / 15, 2 / 15, 1 / 15, 0), per_level))
+    weights = (8 / 15, 4 / 15, 2 / 15, 1 / 15, 0)
+    expected = sum(w * v for w, v in zip(weights, per_level))
     torch.testing.assert_close(losses['loss_ce'], expected)
 
 

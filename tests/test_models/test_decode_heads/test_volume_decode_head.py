@@ -66,16 +66,17 @@ def test_forward_returns_the_list_only_in_training_with_deep_supervision():
     x = [torch.randn(2, 4, 8, 8, 8)]
     head = PoolingHead(deep_supervision=True)
     outs = head.train()(x)
-    assert [tuple(o.shape) for o in outs] == [(2, 3, 8, 8, 8), (2, 3, 4, 4, 4),
-                                             (2, 3, 2, 2, 2)]
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 3, 8, 8, 8), (2, 3, 4, 4, 4), (2, 3, 2, 2, 2)
+    ]
     assert head.eval()(x).shape == (2, 3, 8, 8, 8)
     assert PoolingHead(deep_supervision=False).train()(x).shape == (2, 3, 8, 8, 8)
 
 
 def test_default_losses_are_dice_and_cross_entropy():
     head = PoolingHead()
-    assert [type(m).__name__ for m in head.loss_decode] == ['MONAILoss',
-                                                           'CrossEntropyLoss']
+    names = [type(m).__name__ for m in head.loss_decode]
+    assert names == ['MONAILoss', 'CrossEntropyLoss']
     assert [m.loss_name for m in head.loss_decode] == ['loss_dice', 'loss_ce']
     assert head.loss_decode[1].avg_non_ignore is True
     dice = head.loss_decode[0].loss
@@ -117,8 +118,8 @@ def test_losses_with_one_name_are_summed_and_real_losses_backpropagate():
         deep_supervision=True,
         loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
     single.load_state_dict(head.state_dict())
-    torch.testing.assert_close(losses['loss_ce'],
-                               3 * single.train().loss(x, samples(label), None)['loss_ce'])
+    once = single.train().loss(x, samples(label), None)['loss_ce']
+    torch.testing.assert_close(losses['loss_ce'], 3 * once)
     losses['loss_ce'].backward()
     assert head.conv.weight.grad.abs().sum() > 0
 
@@ -131,7 +132,8 @@ def test_ignore_index_reaches_cross_entropy():
     ignored[0, :2] = 255
     logits = head.eval()(x)
     expected = F.cross_entropy(logits[:, :, 2:], label[:, 2:])
-    torch.testing.assert_close(head.loss(x, samples(ignored), None)['loss_ce'], expected)
+    losses = head.loss(x, samples(ignored), None)
+    torch.testing.assert_close(losses['loss_ce'], expected)
 
 
 def test_main_logits_smaller_than_the_label_are_upsampled():

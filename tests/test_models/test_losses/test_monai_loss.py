@@ -15,7 +15,8 @@ def build(**kwargs):
 def test_registered_and_loss_name():
     assert MODELS.get('MONAILoss') is MONAILoss
     assert build().loss_name == 'loss_dice'
-    assert build(loss='DiceCELoss', loss_name='loss_dice_ce').loss_name == 'loss_dice_ce'
+    named = build(loss='DiceCELoss', loss_name='loss_dice_ce')
+    assert named.loss_name == 'loss_dice_ce'
 
 
 @pytest.mark.parametrize('loss, kwargs', [
