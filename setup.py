@@ -40,7 +40,7 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
-    python_requires='>=3.8',
+    python_requires='>=3.10',
     install_requires=read_requirements('runtime'),
     extras_require={
         'lite': read_requirements('lite'),
