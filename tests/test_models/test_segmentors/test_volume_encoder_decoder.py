@@ -272,6 +272,30 @@ def test_axis_permutation_and_flip_map_back_exactly():
     assert result.seg_logits.shape == labels.shape
 
 
+def test_resampling_in_slabs_equals_one_pass(monkeypatch):
+    from mmseg_fusion.models.segmentors import volume_encoder_decoder
+    scores = torch.randn(3, 9, 11, 7)
+    voxel_map = np.array([[0.7, 0.1, 0, 0.3], [0, -0.9, 0, 9.2], [0.05, 0, 1.2, -0.4],
+                          [0, 0, 0, 1]])
+    one = volume_encoder_decoder.resample_to_original(scores, voxel_map, (10, 12, 6),
+                                                      True)
+    monkeypatch.setattr(volume_encoder_decoder, 'RESAMPLE_CHUNK_ELEMENTS', 500)
+    slabs = volume_encoder_decoder.resample_to_original(scores, voxel_map, (10, 12, 6),
+                                                        True)
+    assert torch.equal(one[0], slabs[0]) and torch.equal(one[1], slabs[1])
+    assert one[0].shape == (1, 10, 12, 6) and one[1].shape == (3, 10, 12, 6)
+    # the sampled scores are the trilinear interpolation at voxel_map @ v
+    v = np.array([4, 5, 3, 1.])
+    p = voxel_map @ v
+    lo = np.floor(p[:3]).astype(int)
+    frac = p[:3] - lo
+    expected = 0
+    for corner in np.ndindex(2, 2, 2):
+        weight = np.prod([f if c else 1 - f for c, f in zip(corner, frac)])
+        expected = expected + weight * scores[(slice(None), *(lo + corner))]
+    torch.testing.assert_close(one[1][:, 4, 5, 3], expected.float())
+
+
 def test_finer_spacing_maps_back_exactly():
     labels = blob_labels((12, 10, 8))
     # processed voxel p = original voxel p / 2 (spacing halved, same origin)
