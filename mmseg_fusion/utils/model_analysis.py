@@ -1,12 +1,18 @@
-"""Helpers for measuring models: pretrained weights out of a config, FLOP counts."""
+"""Helpers for measuring models: pretrained weights out of a config, FLOP counts, the
+inference model and random input batch of a config (shared by
+``tools/analysis_tools/get_flops.py`` and ``benchmark.py``)."""
 import logging
 import warnings
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 
 
 def drop_pretrained(cfg) -> None:
@@ -65,3 +71,40 @@ def count_flops(model: torch.nn.Module,
                   f'{type(error).__name__}: {str(error)[:300]}', logger='current',
                   level=logging.WARNING)
         return None
+
+
+def input_shape(cfg, shape: Optional[Sequence[int]] = None) -> Tuple[int, int]:
+    """(H, W): ``shape`` if given, else the config's crop size, else 512 x 512."""
+    if shape:
+        return (shape[0], shape[-1])
+    size = cfg.get('crop_size') or cfg.model.get('data_preprocessor', {}).get('size')
+    return tuple(size) if size else (512, 512)
+
+
+def build_inference_model(cfg) -> torch.nn.Module:
+    """The config's model on CPU in eval mode, without SyncBN or auxiliary head."""
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(cfg.model)
+    if getattr(model, 'auxiliary_head', None) is not None:
+        model.auxiliary_head = None
+    return revert_sync_batchnorm(model).eval()
+
+
+def image_channels(cfg) -> int:
+    """Channels of the raw image: the length of the data preprocessor's ``mean``
+    (3 when it has none)."""
+    mean = cfg.model.get('data_preprocessor', {}).get('mean')
+    return len(mean) if mean else 3
+
+
+def random_batch(model,
+                 shape: Tuple[int, int],
+                 channels: int = 3,
+                 batch_size: int = 1) -> dict:
+    """Random uint8 images of ``shape`` through the model's data preprocessor."""
+    meta = dict(ori_shape=shape, img_shape=shape, pad_shape=shape)
+    data = dict(
+        inputs=[torch.randint(0, 256, (channels, *shape), dtype=torch.uint8)
+                for _ in range(batch_size)],
+        data_samples=[SegDataSample(metainfo=meta) for _ in range(batch_size)])
+    return model.data_preprocessor(data, False)

@@ -1,6 +1,5 @@
 """tools/analysis_tools: block benchmark, FLOPs, model benchmark and log analysis, run
 in-process through each script's ``main(argv)`` on tiny inputs."""
-import importlib
 import json
 import os.path as osp
 import re
@@ -12,6 +11,7 @@ import torch
 from mmengine.config import Config
 
 from mmseg.registry import MODELS
+from tests.scripts import load_script
 from tests.tiny_run import write_tiny_run
 
 TOOLS = osp.join(
@@ -20,10 +20,11 @@ TOOLS = osp.join(
 
 
 @pytest.fixture
-def tool(monkeypatch):
-    """Import a script of tools/analysis_tools by name (they import each other)."""
-    monkeypatch.syspath_prepend(TOOLS)
-    return importlib.import_module
+def tool():
+    """Import a script of tools/analysis_tools by name, from its file: the scripts
+    import shared code from mmseg_fusion, never each other, so sys.path stays as it
+    is."""
+    return lambda name: load_script(f'tools/analysis_tools/{name}.py')
 
 
 def table_rows(text: str):

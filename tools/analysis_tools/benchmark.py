@@ -22,9 +22,9 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import load_checkpoint
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from get_flops import (build_inference_model, image_channels, input_shape,
-                       random_batch)
-from mmseg_fusion.utils import PathNotFoundError, drop_pretrained, run_cli
+from mmseg_fusion.utils import (PathNotFoundError, build_inference_model,
+                                drop_pretrained, image_channels, input_shape,
+                                random_batch, run_cli)
 
 
 def parse_args(argv=None):

@@ -14,19 +14,14 @@ auxiliary head is dropped (it does not run at inference) and is not in the param
 """
 import argparse
 import os.path as osp
-from typing import Optional, Sequence, Tuple
 
-import torch
 from mmengine.config import Config, DictAction
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from mmengine.analysis.print_helper import _format_size
-from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-from mmseg_fusion.utils import (PathNotFoundError, count_flops, drop_pretrained,
-                                run_cli)
+from mmseg_fusion.utils import (PathNotFoundError, build_inference_model, count_flops,
+                                drop_pretrained, image_channels, input_shape,
+                                random_batch, run_cli)
 
 
 def parse_args(argv=None):
@@ -44,43 +39,6 @@ def parse_args(argv=None):
     if args.shape is not None and len(args.shape) not in (1, 2):
         parser.error(f'--shape takes H or H W, got {args.shape}')
     return args
-
-
-def input_shape(cfg, shape: Optional[Sequence[int]] = None) -> Tuple[int, int]:
-    """(H, W): ``shape`` if given, else the config's crop size, else 512 x 512."""
-    if shape:
-        return (shape[0], shape[-1])
-    size = cfg.get('crop_size') or cfg.model.get('data_preprocessor', {}).get('size')
-    return tuple(size) if size else (512, 512)
-
-
-def build_inference_model(cfg) -> torch.nn.Module:
-    """The config's model on CPU in eval mode, without SyncBN or auxiliary head."""
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(cfg.model)
-    if getattr(model, 'auxiliary_head', None) is not None:
-        model.auxiliary_head = None
-    return revert_sync_batchnorm(model).eval()
-
-
-def image_channels(cfg) -> int:
-    """Channels of the raw image: the length of the data preprocessor's ``mean``
-    (3 when it has none)."""
-    mean = cfg.model.get('data_preprocessor', {}).get('mean')
-    return len(mean) if mean else 3
-
-
-def random_batch(model,
-                 shape: Tuple[int, int],
-                 channels: int = 3,
-                 batch_size: int = 1) -> dict:
-    """Random uint8 images of ``shape`` through the model's data preprocessor."""
-    meta = dict(ori_shape=shape, img_shape=shape, pad_shape=shape)
-    data = dict(
-        inputs=[torch.randint(0, 256, (channels, *shape), dtype=torch.uint8)
-                for _ in range(batch_size)],
-        data_samples=[SegDataSample(metainfo=meta) for _ in range(batch_size)])
-    return model.data_preprocessor(data, False)
 
 
 def main(argv=None) -> dict:

@@ -17,10 +17,12 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from volume_common import (AFFINE_TOLERANCE, Case, check_cases, labels_json, nifti_stem,
-                           output_is_taken, run_cli, staged_output, write_cases,
-                           write_dataset_json)
 
+from mmseg_fusion.datasets.converters.volume import (AFFINE_TOLERANCE, Case,
+                                                     check_cases, labels_json,
+                                                     nifti_stem, output_is_taken,
+                                                     run_cli, staged_output,
+                                                     write_cases, write_dataset_json)
 from mmseg_fusion.utils.abdominal_labels import AMOS_CLASSES, AMOS_MAX_CT_ID
 
 MODALITIES = ('ct', 'mri', 'all')

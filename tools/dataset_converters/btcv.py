@@ -19,10 +19,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
-from volume_common import (AFFINE_TOLERANCE, Case, check_cases, labels_json, nifti_stem,
-                           output_is_taken, run_cli, staged_output, write_cases,
-                           write_dataset_json)
 
+from mmseg_fusion.datasets.converters.volume import (AFFINE_TOLERANCE, Case,
+                                                     check_cases, labels_json,
+                                                     nifti_stem, output_is_taken,
+                                                     run_cli, staged_output,
+                                                     write_cases, write_dataset_json)
 from mmseg_fusion.utils.abdominal_labels import (BTCV_CLASSES, BTCV_TO_SYNAPSE,
                                                  NUM_BTCV_ORGANS, SWINUNETR_TRAIN_CASES,
                                                  SWINUNETR_VAL_CASES, SYNAPSE_CLASSES,

@@ -9,8 +9,10 @@ import argparse
 import os.path as osp
 from typing import List, Optional, Tuple
 
-from polyp_common import (add_output_args, add_split_args, convert, pair_by_name,
-                          run_cli, split_train_val)
+from mmseg_fusion.datasets.converters.polyp import (add_output_args, add_split_args,
+                                                    convert, pair_by_name, run_cli,
+                                                    split_train_val)
+
 
 DESCRIPTION = """\
 Convert CVC-ClinicDB to img_dir/{train,val}/NAME.png (RGB) and

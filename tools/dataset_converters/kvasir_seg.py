@@ -8,8 +8,10 @@ import argparse
 import os.path as osp
 from typing import List, Optional
 
-from polyp_common import (add_output_args, add_split_args, convert, find_subdir,
-                          pair_by_name, run_cli, split_train_val)
+from mmseg_fusion.datasets.converters.polyp import (add_output_args, add_split_args,
+                                                    convert, find_subdir, pair_by_name,
+                                                    run_cli, split_train_val)
+
 
 DESCRIPTION = """\
 Convert Kvasir-SEG to img_dir/{train,val}/NAME.png (RGB) and

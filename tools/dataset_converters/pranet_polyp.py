@@ -8,8 +8,9 @@ import argparse
 import os.path as osp
 from typing import List, Optional
 
-from polyp_common import (Pair, add_output_args, convert, find_subdir, pair_by_name,
-                          run_cli)
+from mmseg_fusion.datasets.converters.polyp import (Pair, add_output_args, convert,
+                                                    find_subdir, pair_by_name, run_cli)
+
 
 SUBSETS = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB', 'CVC-300')
 
