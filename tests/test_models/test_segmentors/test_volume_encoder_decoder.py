@@ -16,6 +16,8 @@ from monai.transforms import Orientationd, Spacingd
 from mmseg_fusion.models.segmentors.volume_encoder_decoder import (
     VolumeEncoderDecoder, parse_test_cfg)
 from mmseg_fusion.structures import VolumeData, VolumeSegDataSample
+from tests.shared_data import needs_ct_sample
+from tests.test_datasets.volume_data import write_btcv_label
 
 
 @MODELS.register_module(name='VolumeSegTestIdentityBackbone', force=True)
@@ -350,6 +352,41 @@ def test_test_step_with_volume_samples_end_to_end():
         data_samples=[sample]))
     assert result.pred_sem_seg.shape == result.gt_sem_seg.shape == labels.shape
     assert torch.equal(result.pred_sem_seg.data, result.gt_sem_seg.data)
+
+
+@needs_ct_sample
+def test_real_ct_labels_come_back_aligned_through_the_test_pipeline(tmp_path):
+    """The real CT's organ labels, read as the image, go through the 3-D test pipeline
+    (reorientation RAS -> LPI and resampling from 3 mm to finer spacing, image only)
+    and the value head; the prediction must come back on the label's own grid, organ
+    by organ."""
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmseg.registry import TRANSFORMS
+    label_path = write_btcv_label(tmp_path / 'case0001.nii.gz')
+    pipeline = Compose([TRANSFORMS.build(t) for t in [
+        dict(type='LoadVolumeFromFile', num_classes=14),
+        dict(type='MONAITransform', transform='Orientationd', keys='img',
+             axcodes='LPI', labels=(('L', 'R'), ('P', 'A'), ('I', 'S'))),
+        dict(type='MONAITransform', transform='Spacingd', keys='img',
+             pixdim=(2.0, 2.5, 2.5), mode='nearest'),
+        dict(type='PackVolumeInputs'),
+    ]])
+    data = pipeline(dict(img_path=str(label_path), seg_map_path=str(label_path),
+                         case_id='case0001'))
+    assert data['inputs'].shape[1:] != data['data_samples'].gt_sem_seg.shape
+    model = VolumeEncoderDecoder(
+        backbone=dict(type='VolumeSegTestIdentityBackbone', size_divisor=16),
+        decode_head=dict(type='VolumeSegTestValueHead', num_classes=14),
+        test_cfg=dict(mode='whole', progress=False))
+    (result, ) = model.test_step(pseudo_collate([data]))
+    predicted = result.pred_sem_seg.data[0].numpy()
+    labels = result.gt_sem_seg.data[0].numpy()
+    assert predicted.shape == labels.shape == (122, 101, 30)
+    assert (predicted == labels).mean() > 0.995
+    for organ in np.unique(labels)[1:]:
+        dice = 2 * ((predicted == organ) & (labels == organ)).sum() / (
+            (predicted == organ).sum() + (labels == organ).sum())
+        assert dice > 0.95, (organ, dice)
 
 
 # --- training ----------------------------------------------------------------------
