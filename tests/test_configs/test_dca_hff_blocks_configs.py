@@ -109,15 +109,14 @@ def test_block_config_places_its_block(prefix):
 def test_synapse_configs_follow_transunet(path):
     cfg = load_config(path)
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
-        assert loader.dataset.type == 'SynapseDataset'
+        assert loader.dataset.type == 'SynapseSliceDataset'
         assert loader.dataset.img_suffix == '.png'
         assert loader.dataset.data_root == 'data/synapse'
     assert cfg.train_dataloader.dataset.data_prefix.img_path == 'img_dir/train'
     assert cfg.test_dataloader.dataset.data_prefix.img_path == 'img_dir/val'
     assert cfg.train_dataloader.batch_size == 24
-    assert cfg.test_evaluator == dict(
-        type='VolumeMetric', spacing_file='data/synapse/spacing.json',
-        use_spacing=False)
+    # case, slice index and spacing come with each slice (SynapseSliceDataset)
+    assert cfg.test_evaluator == dict(type='VolumeMetric', use_spacing=False)
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4)
     assert cfg.param_scheduler[0].type == 'PolyLR'

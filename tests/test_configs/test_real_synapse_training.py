@@ -32,8 +32,8 @@ def test_dca_unet_trains_and_tests_on_converted_real_ct(tmp_path):
         cfg[loader].num_workers = 0
         cfg[loader].persistent_workers = False
     cfg.train_dataloader.batch_size = 2
-    cfg.test_evaluator = dict(type='VolumeMetric', use_spacing=True,
-                              spacing_file=f'{data_root}/spacing.json')
+    # HD95 in mm from the spacing each slice carries (SynapseSliceDataset)
+    cfg.test_evaluator.use_spacing = True
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=100)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]

@@ -116,6 +116,48 @@ def test_spacing_file(tmp_path):
         missing.compute_metrics(missing.results)
 
 
+def _with_metainfo(sample, spacings):
+    """``sample`` as SynapseSliceDataset and PackSegInputs give it: case, slice index
+    and spacing in the metainfo, under a file name no case_pattern would parse."""
+    case, rest = sample['img_path'].rsplit('/', 1)[1].split('_slice')
+    row, col, between = spacings[case]
+    return dict(sample, img_path=f'/elsewhere/{rest}', case=case,
+                slice_index=int(rest[:3]), spacing=(row, col), slice_spacing=between)
+
+
+def test_case_index_and_spacing_come_from_the_sample_metainfo():
+    spacings = {'case0001': (1.0, 1.0, 5.0), 'case0002': (2.0, 2.0, 3.0)}
+    samples = [_with_metainfo(s, spacings) for s in _case_slices()]
+    metric = _metric(use_spacing=True)  # no spacing_file
+    metric.process({}, samples)
+    result = metric.compute_metrics(metric.results)
+    # as test_spacing_file: case0001 3 slices of 5 mm, case0002 1 slice of 3 mm
+    assert result['HD95.aorta'] == pytest.approx((15.0 + 3.0) / 2)
+    assert result['Dice.aorta'] == pytest.approx(100 * (0 + 2 / 3) / 2)
+    voxels = _metric()
+    voxels.process({}, samples)
+    assert voxels.compute_metrics(voxels.results)['HD95.aorta'] == pytest.approx(2.0)
+
+    # the slices of one case must agree on the spacing
+    clash = [dict(samples[0], spacing=(9.0, 9.0))] + samples[1:]
+    metric = _metric(use_spacing=True)
+    metric.process({}, clash)
+    with pytest.raises(ValueError, match="case 'case0001' must carry one spacing"):
+        metric.compute_metrics(metric.results)
+    with pytest.raises(ValueError, match='must be 2 and 1 positive numbers'):
+        _metric(use_spacing=True).process({}, [dict(samples[0], slice_spacing=0)])
+    with pytest.raises(ValueError, match='case must be a str and slice_index an int'):
+        _metric().process({}, [dict(samples[0], slice_index='3')])
+
+
+def test_use_spacing_without_any_spacing_names_the_ways_to_give_it():
+    metric = _metric(use_spacing=True)
+    metric.process({}, _case_slices())
+    with pytest.raises(ValueError, match="case 'case0001' carries no spacing; use "
+                       'SynapseSliceDataset'):
+        metric.compute_metrics(metric.results)
+
+
 def test_results_gathered_from_ranks_in_any_order():
     samples = _case_slices()
     ranks = [_metric(), _metric()]
@@ -135,8 +177,6 @@ def test_results_gathered_from_ranks_in_any_order():
 def test_argument_and_input_checks(tmp_path):
     with pytest.raises(ValueError, match="named groups 'case' and 'index'"):
         VolumeMetric(case_pattern=r'(?P<case>.+)_(\d+)')
-    with pytest.raises(ValueError, match='use_spacing=True needs a spacing_file'):
-        VolumeMetric(use_spacing=True)
     with pytest.raises(ValueError, match='spacing_file must be an existing JSON'):
         VolumeMetric(spacing_file=str(tmp_path / 'none.json'), use_spacing=True)
     with pytest.raises(ValueError, match="empty_convention must be one of"):

@@ -162,7 +162,8 @@ def test_data_root_override_moves_every_dataset_and_path_inside():
     cfg = load_run_config(SYNAPSE_DCA, cfg_options={'data_root': '/my/synapse'})
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[loader].dataset.data_root == '/my/synapse'
-    assert cfg.test_evaluator.spacing_file == '/my/synapse/spacing.json'
+    # the spacing file is read by the dataset from its data_root, nothing to move
+    assert 'spacing_file' not in cfg.test_evaluator
 
     cfg = load_run_config(PRANET, cfg_options={
         'data_root': '/my/pranet',

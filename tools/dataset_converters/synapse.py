@@ -58,8 +58,10 @@ Test cases go to val (mmseg reads the test split from img_dir/val). Slices keep 
 original in-plane size and are shown in the radiological view: anterior at the top,
 the patient's right on the left of the image.
 
-Images are PNG, not mmseg's default .jpg: configs must pass img_suffix='.png' to
-SynapseDataset, e.g. dict(type='SynapseDataset', img_suffix='.png', ...).
+Read it with mmseg_fusion's SynapseSliceDataset (configs/_base_/datasets/synapse.py),
+which gives every slice its case, slice index and spacing (from spacing.json). Images
+are PNG, not mmseg's default .jpg: mmseg's own SynapseDataset needs
+img_suffix='.png', e.g. dict(type='SynapseDataset', img_suffix='.png', ...).
 """
 
 EPILOG = """\

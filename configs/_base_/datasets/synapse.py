@@ -5,9 +5,15 @@
 #   python tools/dataset_converters/synapse.py RAW_ROOT -o data/synapse
 # which writes img_dir/{train,val}/caseXXXX_sliceKKK.png (the 12 test cases are in
 # val), ann_dir/..., and spacing.json; images are PNG, hence img_suffix='.png'.
-dataset_type = 'SynapseDataset'
+# SynapseSliceDataset (mmseg's SynapseDataset, same classes) gives every slice its
+# case, slice index and spacing (read from data_root/spacing.json when the dataset
+# loads), which the test pipelines pack for VolumeMetric.
+dataset_type = 'SynapseSliceDataset'
 data_root = 'data/synapse'
 img_scale = (224, 224)
+meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+             'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'case',
+             'slice_index', 'spacing', 'slice_spacing')
 
 # TransUNet's RandomGenerator: with probability 0.5 a random rot90 followed by a
 # random flip, otherwise with probability 0.5 a rotation by an angle in [-20, 20]
@@ -40,7 +46,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 # Test-time augmentation (tools/test.py --tta): none of the Synapse papers built on
 # TransUNet's protocol (TransUNet, MCANet, DCA, HiFuse) test with TTA, so their
@@ -57,7 +63,7 @@ tta_pipeline = [
                 dict(type='RandomFlip', prob=1., direction='horizontal'),
             ],
             [dict(type='LoadAnnotations')],
-            [dict(type='PackSegInputs')],
+            [dict(type='PackSegInputs', meta_keys=meta_keys)],
         ]),
 ]
 train_dataloader = dict(
@@ -86,9 +92,6 @@ test_dataloader = val_dataloader
 
 # Per-case 3-D Dice and HD95 per organ, averaged over the 12 test cases. HD95 is in
 # voxels (use_spacing=False) because TransUNet reports it so (DSC 77.48, HD95 31.69);
-# use_spacing=True reports it in mm with the voxel sizes of spacing.json.
-val_evaluator = dict(
-    type='VolumeMetric',
-    spacing_file=data_root + '/spacing.json',
-    use_spacing=False)
+# use_spacing=True reports it in mm with the voxel size each slice carries.
+val_evaluator = dict(type='VolumeMetric', use_spacing=False)
 test_evaluator = val_evaluator

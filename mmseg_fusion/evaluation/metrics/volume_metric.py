@@ -27,16 +27,20 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
     (Chen et al., 2021), whose ``test_single_volume`` / ``calculate_metric_percase``
     define the protocol; TransUNet reports DSC 77.48 (%) and HD95 31.69 on Synapse.
 
-    Each data sample is one slice. Its case and slice index come from
-    ``case_pattern``, matched in full against the basename of ``img_path`` without its
-    suffix (``case0001_slice045.png`` -> case ``case0001``, index 45). ``process``
-    keeps every slice's prediction and ground truth as (H, W) uint8 arrays (full
-    resolution, about 0.5 MB per 512 x 512 slice); ``compute_metrics``, which sees the
-    results of all ranks, groups them by case, sorts by index and stacks them along the
-    last axis, so ``volume[..., k]`` is the k-th slice in index order (gaps in the
-    indices are not filled and are logged). For each case and organ (every class of
-    ``dataset_meta['classes']`` except index 0, background, and ``ignore_index``; ground
-    truth ``ignore_index`` voxels are excluded), with P, G the 3-D masks:
+    Each data sample is one slice. Its case and slice index are the sample's
+    ``case`` and ``slice_index`` metainfo, which :class:`SynapseSliceDataset` sets
+    and ``PackSegInputs`` carries when they are in its ``meta_keys`` (as in
+    ``configs/_base_/datasets/synapse.py``). A sample without them (e.g. of mmseg's
+    ``SynapseDataset``) is placed by ``case_pattern``, matched in full against the
+    basename of ``img_path`` without its suffix (``case0001_slice045.png`` -> case
+    ``case0001``, index 45). ``process`` keeps every slice's prediction and ground
+    truth as (H, W) uint8 arrays (full resolution, about 0.5 MB per 512 x 512 slice);
+    ``compute_metrics``, which sees the results of all ranks, groups them by case,
+    sorts by index and stacks them along the last axis, so ``volume[..., k]`` is the
+    k-th slice in index order (gaps in the indices are not filled and are logged).
+    For each case and organ (every class of ``dataset_meta['classes']`` except index
+    0, background, and ``ignore_index``; ground truth ``ignore_index`` voxels are
+    excluded), with P, G the 3-D masks:
 
     - ``empty_convention='transunet'`` (default; TransUNet's
       ``calculate_metric_percase``): P and G non-empty -> (Dice, HD95); P non-empty
@@ -48,9 +52,12 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
 
     Dice and HD95 follow :mod:`mmseg_fusion.evaluation.functional` (HD95 as medpy's).
     HD95 is in voxels by default, as TransUNet reports it (no spacing). With
-    ``use_spacing=True`` it is in mm, with the per-case voxel size read from
-    ``spacing_file``: a JSON ``{"case0001": [row_mm, col_mm, slice_mm], ...}`` in the
-    axis order (row, column, slice index) of the stacked volume.
+    ``use_spacing=True`` it is in mm, with the voxel size (row, column, slice index
+    axes of the stacked volume) ``(*spacing, slice_spacing)`` of the samples'
+    metainfo (:class:`SynapseSliceDataset` reads it from the converter's
+    ``spacing.json``; the slices of a case must agree); samples without it take
+    their case's entry of ``spacing_file``, a JSON
+    ``{"case0001": [row_mm, col_mm, slice_mm], ...}``.
 
     The per-organ score is the mean over cases (NaN skipped); ``mDice`` and ``mHD95``
     are the means over organs, as in TransUNet. Returned keys (Dice in percent, 0-100,
@@ -61,11 +68,12 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
 
     Args:
         case_pattern (str): regular expression with named groups ``case`` and
-            ``index`` (digits). Default: ``r'(?P<case>.+)_slice(?P<index>\\d+)'``.
-        spacing_file (str, optional): path of the per-case spacing JSON.
-            Default: None.
-        use_spacing (bool): report HD95 in mm using ``spacing_file`` (required then).
-            Default: False.
+            ``index`` (digits), for samples without ``case``/``slice_index``
+            metainfo. Default: ``r'(?P<case>.+)_slice(?P<index>\\d+)'``.
+        spacing_file (str, optional): path of a per-case spacing JSON, for samples
+            without ``spacing``/``slice_spacing`` metainfo. Default: None.
+        use_spacing (bool): report HD95 in mm, with the samples' spacing (or
+            ``spacing_file``). Default: False.
         empty_convention (str): 'transunet' or 'strict'. Default: 'transunet'.
         ignore_index (int): ground-truth label whose voxels are not scored.
             Default: 255.
@@ -83,6 +91,9 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
     Shape:
         - data_sample['pred_sem_seg']['data']: (1, H, W) integer labels of one slice.
         - data_sample['gt_sem_seg']['data']: (1, H, W) integer labels of one slice.
+        - data_sample['case'], ['slice_index'] (optional): str, int.
+        - data_sample['spacing'] (optional): (2, ) pixel size (row, column) in mm;
+          data_sample['slice_spacing'] (optional): float, mm between slices.
         - stacked case volumes: (H, W, S) for S slices.
     """
 
@@ -109,15 +120,15 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
                              f"'index', got {case_pattern!r}")
         if not isinstance(use_spacing, bool):
             raise ValueError(f'use_spacing must be a bool, got {use_spacing!r}')
-        if use_spacing and spacing_file is None:
-            raise ValueError('use_spacing=True needs a spacing_file, got None')
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
             raise ValueError(f'ignore_index must be an int, got {ignore_index!r}')
         self.empty_convention = check_choice('empty_convention', empty_convention,
                                              ('transunet', 'strict'))
         self.use_spacing = use_spacing
         self.ignore_index = ignore_index
-        self.spacings = self._load_spacings(spacing_file) if use_spacing else {}
+        self.spacing_file = spacing_file
+        self.spacings = (self._load_spacings(spacing_file)
+                         if use_spacing and spacing_file is not None else {})
 
     @staticmethod
     def _load_spacings(spacing_file: str) -> Dict[str, Tuple[float, float, float]]:
@@ -152,6 +163,41 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
                              f'background, ignore_index={self.ignore_index})')
         return organs
 
+    def slice_of(self, data_sample: dict) -> Tuple[str, int]:
+        """(case, slice index) of a data sample: its ``case`` and ``slice_index``
+        metainfo, else :meth:`parse_slice` of its ``img_path``."""
+        case, index = data_sample.get('case'), data_sample.get('slice_index')
+        if case is not None and index is not None:
+            if not isinstance(case, str) or isinstance(index, bool) or not isinstance(
+                    index, (int, np.integer)):
+                raise ValueError(
+                    f'case must be a str and slice_index an int, got {case!r} and '
+                    f'{index!r} ({data_sample.get("img_path", "a data sample")})')
+            return case, int(index)
+        if 'img_path' not in data_sample:
+            raise ValueError('data sample must carry case and slice_index (or img_path '
+                             f'to parse them from), got keys {sorted(data_sample)}')
+        return self.parse_slice(data_sample['img_path'])
+
+    @staticmethod
+    def sample_spacing(data_sample: dict) -> Optional[Tuple[float, float, float]]:
+        """(row, col, slice) mm of a data sample's ``spacing`` and ``slice_spacing``
+        metainfo, or None when it carries neither."""
+        spacing, between = data_sample.get('spacing'), data_sample.get('slice_spacing')
+        if spacing is None and between is None:
+            return None
+        try:
+            values = tuple(float(v) for v in np.asarray(spacing, np.float64).ravel())
+            values += (float(between), )
+        except (TypeError, ValueError):
+            values = ()
+        if len(values) != 3 or not min(values) > 0:
+            raise ValueError(
+                f'spacing (row, col mm) and slice_spacing (mm) of '
+                f'{data_sample.get("img_path", "a data sample")} must be 2 and 1 '
+                f'positive numbers, got {spacing!r} and {between!r}')
+        return values
+
     def parse_slice(self, img_path: str) -> Tuple[str, int]:
         """Case name and slice index of ``img_path`` according to ``case_pattern``."""
         stem = osp.splitext(osp.basename(img_path))[0]
@@ -166,21 +212,20 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
         as (H, W) uint8 arrays."""
         self.organs()
         for data_sample in data_samples:
-            if 'img_path' not in data_sample:
-                raise ValueError('data sample must carry img_path to find its case, '
-                                 f'got keys {sorted(data_sample)}')
             pred = read_label_map(data_sample, 'pred_sem_seg')
             self.write_prediction(data_sample, pred)
             if self.format_only:
-                self.results.append(dict(img_path=data_sample['img_path']))
+                self.results.append(dict(img_path=data_sample.get('img_path')))
                 continue
-            case, index = self.parse_slice(data_sample['img_path'])
+            case, index = self.slice_of(data_sample)
             gt = read_label_map(data_sample, 'gt_sem_seg')
             if pred.shape != gt.shape:
                 raise ValueError('pred_sem_seg and gt_sem_seg must have the same size, '
                                  f'got {pred.shape} and {gt.shape}')
+            spacing = self.sample_spacing(data_sample) if self.use_spacing else None
             self.results.append(
-                dict(case=case, index=index, pred=_to_uint8(pred), gt=_to_uint8(gt)))
+                dict(case=case, index=index, pred=_to_uint8(pred), gt=_to_uint8(gt),
+                     spacing=spacing))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Stack the slices of each case, score each organ in 3-D, average over cases.
@@ -203,7 +248,7 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
         hd = {name: [] for _, name in organs}
         for case in sorted(by_case):
             pred, gt = self._stack_case(case, by_case[case], logger)
-            spacing = self._case_spacing(case)
+            spacing = self._case_spacing(case, by_case[case])
             valid = gt != self.ignore_index
             for index, name in organs:
                 case_dice, case_hd = self._score_organ((pred == index) & valid,
@@ -255,12 +300,27 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
         gt = np.stack([s['gt'] for s in slices], axis=-1)
         return pred, gt
 
-    def _case_spacing(self, case: str) -> Optional[Tuple[float, float, float]]:
+    def _case_spacing(self, case: str,
+                      slices: List[dict]) -> Optional[Tuple[float, float, float]]:
+        """The case's voxel size: its slices' (which must agree), else its entry of
+        ``spacing_file``; None without ``use_spacing``."""
         if not self.use_spacing:
             return None
+        carried = [s.get('spacing') for s in slices]
+        known = {spacing for spacing in carried if spacing is not None}
+        if known:
+            if len(known) > 1 or None in carried:
+                raise ValueError(f'the slices of case {case!r} must carry one spacing, '
+                                 f'got {sorted(known)} and {carried.count(None)} '
+                                 'without')
+            return known.pop()
         if case not in self.spacings:
-            raise ValueError(f'case {case!r} is missing from spacing_file (cases: '
-                             f'{sorted(self.spacings)})')
+            where = (f'is missing from spacing_file (cases: {sorted(self.spacings)})'
+                     if self.spacing_file is not None else 'carries no spacing')
+            raise ValueError(
+                f'use_spacing=True: case {case!r} {where}; use SynapseSliceDataset '
+                "with 'spacing' and 'slice_spacing' in PackSegInputs' meta_keys, or "
+                'pass spacing_file')
         return self.spacings[case]
 
     def _score_organ(
