@@ -7,7 +7,9 @@ Beyond mmseg's tool: ``--cfg-options`` refuses a top-level key the config does n
 have (naming the close matches), and ``data_root=PATH`` moves every dataset of the
 config to PATH; dataloaders use at most as many workers as there are CPUs. A missing
 config or data folder, a work dir that already holds checkpoints (without
-``--resume``) and pretrained weights that cannot be downloaded end with one
+``--resume``), pretrained weights that cannot be downloaded, a resume checkpoint that
+is missing, truncated, not a training checkpoint or of another model, and a NaN or
+infinite loss (configs/_base_/default_runtime.py's NonFiniteLossHook) end with one
 ``error: ...`` line on stderr and exit status 1.
 """
 import argparse
@@ -19,6 +21,8 @@ from mmengine.runner import Runner
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from mmseg.registry import RUNNERS
+from mmseg_fusion.engine import (find_resume_checkpoint,
+                                 remove_stale_temporary_files)
 from mmseg_fusion.utils import (ConfigError, PretrainedDownloadError,
                                 check_data_folders, load_run_config,
                                 refuse_to_overwrite_checkpoints, run_cli)
@@ -82,11 +86,19 @@ def main(argv=None):
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
-    if not args.resume:
+    resume_from = None
+    if args.resume:
+        remove_stale_temporary_files(cfg.work_dir)  # of a run killed while saving
+        resume_from = find_resume_checkpoint(cfg.work_dir, cfg.get('load_from'))
+        if resume_from is not None:
+            cfg.load_from = resume_from.path
+    else:
         refuse_to_overwrite_checkpoints(cfg.work_dir)
     check_data_folders(cfg, ['train_dataloader'] +
                        (['val_dataloader'] if cfg.get('val_cfg') else []))
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if resume_from is not None:
+        resume_from.check_model(runner.model)
     quiet_paramwise_options(runner.logger)
     try:
         runner.train()

@@ -14,3 +14,8 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# mmseg-fusion's training hooks (mmseg_fusion/engine/hooks): checkpoints also hold the
+# random number generators, so `tools/train.py --resume` continues exactly where the
+# run stood (ExactResumeHook); a NaN or infinite loss stops the run, naming the
+# iteration (NonFiniteLossHook). A config that sets custom_hooks should keep these.
+custom_hooks = [dict(type='ExactResumeHook'), dict(type='NonFiniteLossHook')]
