@@ -1,4 +1,7 @@
-"""The seed blocks: plain nn.Modules registered in ``mmseg.registry.MODELS``."""
+"""The paper blocks: plain nn.Modules registered in ``mmseg.registry.MODELS``, and the
+shared parts they are built from (CBAM attentions, channels-first LayerNorm, the
+``spatial_dims`` helpers in ``nd_utils``)."""
+from .channel_attention import ChannelAttention
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .dlk_block import DLKBlock
 from .dlk_layer import DLKLayer
@@ -13,11 +16,12 @@ from .multi_scale_selective_fusion import MultiScaleSelectiveFusion
 from .osr_attention import OSRAttention
 from .safm import SAFM
 from .salience_layer import SalienceLayer
+from .spatial_attention import SpatialAttention
 
 __all__ = [
-    'ChannelsFirstLayerNorm', 'DLKBlock', 'DLKLayer', 'DualCrossAttention',
-    'DynamicFeatureFusion', 'GatedFusion', 'HFFBlock',
+    'ChannelAttention', 'ChannelsFirstLayerNorm', 'DLKBlock', 'DLKLayer',
+    'DualCrossAttention', 'DynamicFeatureFusion', 'GatedFusion', 'HFFBlock',
     'JointChannelSpatialAttention', 'MultiFeatureExtraction',
     'MultiScaleCrossAxisAttention', 'MultiScaleSelectiveFusion', 'OSRAttention', 'SAFM',
-    'SalienceLayer'
+    'SalienceLayer', 'SpatialAttention'
 ]
