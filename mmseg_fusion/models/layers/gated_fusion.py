@@ -1,9 +1,10 @@
-"""Gated fusion of two feature maps."""
+"""Gated fusion of two feature maps (2-D or 3-D)."""
 import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
 from ..utils.checks import check_feature_map, check_positive_int, check_same_shape
+from .nd_utils import check_spatial_dims, conv_nd
 
 
 @MODELS.register_module()
@@ -11,30 +12,37 @@ class GatedFusion(nn.Module):
     """Gated fusion: a per-pixel, per-channel sigmoid gate mixes two feature maps.
 
     ``z = sigmoid(W1 x1 + W2 x2)``, ``out = z * x1 + (1 - z) * x2``, with W1 and W2
-    1x1 convolutions with bias. The seed names no paper; the unit is the gated fusion
-    of GMAN ("GMAN: A Graph Multi-Attention Network for Traffic Prediction", Zheng et
-    al., AAAI 2020), in the seed's form (bias on both gates, no output layer). The seed
-    applies ``nn.Linear`` to channels-last tensors, the same map as a 1x1 convolution on
-    (N, C, H, W).
+    1x1 convolutions with bias: the gated fusion of GMAN ("GMAN: A Graph
+    Multi-Attention Network for Traffic Prediction", Zheng et al., AAAI 2020), in the
+    form of the plug-and-play reference code (bias on both gates, no output layer).
+    That code applies ``nn.Linear`` to channels-last tensors, the same map as a 1x1
+    convolution on (N, C, H, W); being pointwise, it applies unchanged to volumes
+    (1x1x1 convolutions with ``spatial_dims=3``). It has no norm and no activation
+    besides the gate.
 
     Args:
         channels (int): C, the channels of both inputs and of the output.
+        spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
+            Default: 2.
 
     Shape:
-        - x1: (N, C, H, W).
-        - x2: (N, C, H, W).
-        - Output: (N, C, H, W).
+        - x1: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
+        - x2: the same shape as ``x1``.
+        - Output: the same shape as ``x1``.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, spatial_dims: int = 2) -> None:
         super().__init__()
         self.channels = check_positive_int('channels', channels)
-        self.gate_x1 = nn.Conv2d(channels, channels, kernel_size=1)
-        self.gate_x2 = nn.Conv2d(channels, channels, kernel_size=1)
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        conv = conv_nd(spatial_dims)
+        self.gate_x1 = conv(channels, channels, kernel_size=1)
+        self.gate_x2 = conv(channels, channels, kernel_size=1)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        check_feature_map('x1', x1, self.channels)
-        check_feature_map('x2', x2, self.channels)
+        ndim = self.spatial_dims + 2
+        check_feature_map('x1', x1, self.channels, ndim=ndim)
+        check_feature_map('x2', x2, self.channels, ndim=ndim)
         check_same_shape(('x1', 'x2'), (x1, x2))
         z = torch.sigmoid(self.gate_x1(x1) + self.gate_x2(x2))
         return z * x1 + (1 - z) * x2

@@ -3,10 +3,12 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import (
+    assert_3d_repeats_2d, depth_reach)
 
 
-def build(channels=8):
-    return MODELS.build(dict(type='GatedFusion', channels=channels))
+def build(channels=8, **kwargs):
+    return MODELS.build(dict(type='GatedFusion', channels=channels, **kwargs))
 
 
 @pytest.mark.parametrize('shape', [(2, 8, 9, 9), (1, 8, 13, 20), (1, 8, 16, 11)])
@@ -21,11 +23,49 @@ def test_every_parameter_gets_grad():
     assert_every_parameter_gets_grad(module, out)
 
 
-def test_eval_is_deterministic():
-    module = build().eval()
-    x1, x2 = torch.randn(1, 8, 11, 9), torch.randn(1, 8, 11, 9)
-    with torch.no_grad():
-        assert torch.equal(module(x1, x2), module(x1, x2))
+def test_default_state_dict_keys():
+    """Checkpoints of the 2-D block keep loading: the parameter names are fixed."""
+    assert list(build().state_dict()) == [
+        'gate_x1.weight', 'gate_x1.bias', 'gate_x2.weight', 'gate_x2.bias'
+    ]
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 3, 5, 4), (1, 8, 1, 6, 6)])
+def test_3d_output_shape(shape):
+    out = build(spatial_dims=3)(torch.randn(shape), torch.randn(shape))
+    assert out.shape == shape
+
+
+def test_3d_every_parameter_gets_grad():
+    module = build(spatial_dims=3)
+    shape = (2, 8, 3, 5, 4)
+    assert_every_parameter_gets_grad(module, module(torch.randn(shape),
+                                                    torch.randn(shape)))
+
+
+def test_3d_on_repeated_slices_equals_2d():
+    x1, x2 = torch.randn(2, 8, 5, 7), torch.randn(2, 8, 5, 7)
+    assert_3d_repeats_2d(build(), build(spatial_dims=3), [x1, x2], depths=(3, 3))
+
+
+def test_3d_is_pointwise_along_depth():
+    """1x1x1 gates: depth 0 of the output does not see depth 1 of the input."""
+    shape = (1, 8, 3, 4, 4)
+    assert depth_reach(build(spatial_dims=3), [torch.randn(shape),
+                                               torch.randn(shape)]) == 0
+
+
+@pytest.mark.parametrize('spatial_dims, shape', [(2, (1, 8, 3, 9, 9)),
+                                                 (3, (1, 8, 9, 9))])
+def test_rank_must_match_spatial_dims(spatial_dims, shape):
+    with pytest.raises(ValueError, match='x1 must be a'):
+        build(spatial_dims=spatial_dims)(torch.randn(shape), torch.randn(shape))
+
+
+@pytest.mark.parametrize('spatial_dims', [1, 4, True, '3'])
+def test_bad_spatial_dims(spatial_dims):
+    with pytest.raises(ValueError, match='spatial_dims'):
+        build(spatial_dims=spatial_dims)
 
 
 def test_equal_inputs_pass_through():
