@@ -1,6 +1,7 @@
 """Joint channel-spatial attention: a CBAM variant whose channel and spatial logits pass
-through one shared MLP."""
-from typing import Tuple, Union
+through one shared MLP (2-D or 3-D)."""
+import math
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -8,16 +9,10 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..utils.checks import check_feature_map, check_positive_int
-
-
-def _to_grid(grid_size) -> Tuple[int, int]:
-    """Return ``grid_size`` (an int or a pair of ints >= 1) as (height, width)."""
-    pair = (grid_size, grid_size) if isinstance(grid_size, int) else grid_size
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or any(
-            isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in pair)):
-        raise ValueError('grid_size must be a positive int or a pair of positive ints, '
-                         f'got {grid_size!r}')
-    return tuple(pair)
+from .channel_attention import ChannelAttention
+from .nd_utils import (adaptive_avg_pool, build_act, check_spatial_dims, conv_nd,
+                       linear_mode, to_size_tuple)
+from .spatial_attention import SpatialAttention
 
 
 @MODELS.register_module()
@@ -27,70 +22,77 @@ class JointChannelSpatialAttention(nn.Module):
     sees the other.
 
     From "CBAM: Convolutional Block Attention Module" (ECCV 2018), in the variant with
-    a joint channel-spatial MLP. Channel logits: a shared MLP on the global max and
-    average pools, summed. Spatial logits: a k x k convolution on the channel-wise max
-    and mean. The joint MLP runs over the C channel logits and the gh * gw spatial
-    logits; the outputs are ``x * sigmoid(channel part)`` and
-    ``x * sigmoid(spatial part)``.
+    a joint channel-spatial MLP. Channel logits: CBAM's channel attention
+    (:class:`ChannelAttention`: a shared MLP on the global max and average pools,
+    summed). Spatial logits: CBAM's spatial attention without its norm
+    (:class:`SpatialAttention`: a k x k convolution with bias on the channel-wise max
+    and mean). The joint MLP runs over the C channel logits and the ``prod(grid_size)``
+    spatial logits; the outputs are ``x * sigmoid(channel part)`` and
+    ``x * sigmoid(spatial part)``. With ``spatial_dims=3`` the convolution is k^3, the
+    grid is (gd, gh, gw) and the resize is trilinear.
 
     Fix to the reference code: its joint MLP is built for one fixed H * W, so any other
     input size fails. Here the spatial logits (computed at full resolution) are
     average-pooled to ``grid_size`` before the joint MLP, and the spatial part of its
-    output is resized bilinearly back to (H, W) before the sigmoid. When (H, W) equals
-    ``grid_size`` both steps are identities and this is exactly the reference.
+    output is resized (bi/trilinearly) back to the input size before the sigmoid. When
+    the input size equals ``grid_size`` both steps are identities and this is exactly
+    the reference.
+
+    The convolution's parameters are ``spatial_conv.0.weight`` and
+    ``spatial_conv.0.bias`` (an nn.Sequential); checkpoints that name them
+    ``spatial_conv.weight`` and ``spatial_conv.bias`` still load.
 
     Args:
         channels (int): input channels C.
         reduction (int): hidden width of both MLPs is ``channels // reduction`` (>= 1).
             Default: 16.
         kernel_size (int): odd size of the spatial-attention convolution. Default: 7.
-        grid_size (int | tuple[int, int]): size (gh, gw) at which the spatial logits
-            enter the joint MLP. Default: 7.
+        grid_size (int | Sequence[int]): size at which the spatial logits enter the
+            joint MLP, one int for every axis or one per axis ((gh, gw), or
+            (gd, gh, gw) in 3-D). Default: 7.
+        act_cfg (dict, optional): hidden activation of both MLPs (mmcv config); None
+            for none. Default: ``dict(type='ReLU')``.
+        spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
+            Default: 2.
 
     Shape:
-        - x: (N, C, H, W).
-        - output: a tuple (channel_out, spatial_out), each (N, C, H, W).
+        - x: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
+        - output: a tuple (channel_out, spatial_out), each of the shape of ``x``.
     """
 
     def __init__(self,
                  channels: int,
                  reduction: int = 16,
                  kernel_size: int = 7,
-                 grid_size: Union[int, Tuple[int, int]] = 7) -> None:
+                 grid_size: Union[int, Sequence[int]] = 7,
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 spatial_dims: int = 2) -> None:
         super().__init__()
         self.channels = check_positive_int('channels', channels)
-        check_positive_int('reduction', reduction)
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        self.grid_size = to_size_tuple('grid_size', grid_size, spatial_dims)
+        self.channel_mlp = ChannelAttention(
+            channels, reduction, act_cfg=act_cfg, spatial_dims=spatial_dims)
+        self.spatial_conv = SpatialAttention(
+            kernel_size, bias=True, norm_cfg=None, spatial_dims=spatial_dims)
+        conv = conv_nd(spatial_dims)
         hidden = channels // reduction
-        if hidden < 1:
-            raise ValueError(f'reduction must be <= channels={channels} so that '
-                             f'channels // reduction >= 1, got {reduction}')
-        check_positive_int('kernel_size', kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f'kernel_size must be odd, got {kernel_size}')
-        self.grid_size = _to_grid(grid_size)
-        joint = channels + self.grid_size[0] * self.grid_size[1]
-        self.channel_mlp = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(),
-            nn.Conv2d(hidden, channels, 1, bias=False))
-        self.spatial_conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+        joint = channels + math.prod(self.grid_size)
         self.joint_mlp = nn.Sequential(
-            nn.Conv2d(joint, hidden, 1, bias=False), nn.ReLU(),
-            nn.Conv2d(hidden, joint, 1, bias=False))
+            conv(joint, hidden, 1, bias=False), build_act(act_cfg),
+            conv(hidden, joint, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        check_feature_map('x', x, self.channels)
-        n, c, h, w = x.shape
-        channel_logits = (self.channel_mlp(F.adaptive_max_pool2d(x, 1)) +
-                          self.channel_mlp(F.adaptive_avg_pool2d(x, 1)))
-        descriptors = torch.cat(
-            [x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
-        spatial_logits = F.adaptive_avg_pool2d(
-            self.spatial_conv(descriptors), self.grid_size)
-        joint = torch.cat([channel_logits, spatial_logits.reshape(n, -1, 1, 1)], dim=1)
-        joint = self.joint_mlp(joint)
+        check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
+        n, c = x.shape[:2]
+        channel_logits = self.channel_mlp.logits(x)
+        spatial_logits = adaptive_avg_pool(
+            self.spatial_conv.logits(x), self.grid_size)
+        spatial_logits = spatial_logits.reshape(n, -1, *channel_logits.shape[2:])
+        joint = self.joint_mlp(torch.cat([channel_logits, spatial_logits], dim=1))
         channel_weight = torch.sigmoid(joint[:, :c])
         spatial_logits = joint[:, c:].reshape(n, 1, *self.grid_size)
         spatial_weight = torch.sigmoid(
-            F.interpolate(spatial_logits, size=(h, w), mode='bilinear',
-                          align_corners=False))
+            F.interpolate(spatial_logits, size=x.shape[2:],
+                          mode=linear_mode(self.spatial_dims), align_corners=False))
         return x * channel_weight, x * spatial_weight
