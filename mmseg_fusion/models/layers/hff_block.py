@@ -1,46 +1,40 @@
 """Hierarchical feature fusion (HFF) of a CNN (local) and a transformer (global) feature
-map, optionally with the previous stage's fused map, and its inverted residual MLP."""
+map, optionally with the previous stage's fused map, and its inverted residual MLP
+(2-D or 3-D)."""
 from typing import Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn.bricks.drop import DropPath
 from mmseg.registry import MODELS
 
 from ..utils.checks import check_feature_map, check_positive_int
+from .channel_attention import ChannelAttention
+from .channels_first_layer_norm import ChannelsFirstLayerNorm
+from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_cfg,
+                       check_spatial_dims, conv_nd)
+from .spatial_attention import SpatialAttention
 
 
-def _conv_bn(in_channels: int, out_channels: int, relu: bool = False) -> nn.Sequential:
-    """1x1 convolution (with bias, as the reference) + BatchNorm, optionally + ReLU."""
-    layers = [nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
+def _conv_norm(in_channels: int,
+               out_channels: int,
+               norm_cfg: Optional[dict],
+               spatial_dims: int,
+               act_cfg: Optional[dict] = None) -> nn.Sequential:
+    """1x1 convolution (with bias, as the reference) + norm, optionally + activation."""
+    layers = [
+        conv_nd(spatial_dims)(in_channels, out_channels, 1),
+        build_norm(norm_cfg, out_channels, spatial_dims)
+    ]
+    if act_cfg is not None:
+        layers.append(build_act(act_cfg))
     return nn.Sequential(*layers)
-
-
-class ChannelsFirstLayerNorm(nn.LayerNorm):
-    """LayerNorm over the channels of an (N, C, H, W) tensor (eps 1e-6, as HiFuse).
-
-    Args:
-        channels (int): C.
-
-    Shape:
-        - x: (N, C, H, W).
-        - output: (N, C, H, W).
-    """
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(channels, eps=1e-6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class InvertedResidualMLP(nn.Module):
     """Inverted residual MLP (IRMLP) of HiFuse: a residual 3x3 depthwise convolution
-    with GELU, BatchNorm, then a 4x expanding 1x1 convolution, GELU, and a 1x1
-    projection with BatchNorm.
+    with an activation, a norm, then a 4x expanding 1x1 convolution, the activation,
+    and a 1x1 projection with a norm (HiFuse: GELU and BatchNorm).
 
     From "HiFuse: Hierarchical multi-scale feature fusion network for medical image
     classification" (2024). Fix to the reference code: its Conv helper accepts
@@ -50,21 +44,32 @@ class InvertedResidualMLP(nn.Module):
     Args:
         in_channels (int): input channels C_in.
         out_channels (int): output channels C_out.
+        norm_cfg (dict, optional): mmcv norm config; None for none.
+            Default: ``dict(type='BN')``.
+        act_cfg (dict, optional): mmcv activation config; None for none.
+            Default: ``dict(type='GELU')``.
+        spatial_dims (int): 2 or 3 (3x3x3 and 1x1x1 convolutions). Default: 2.
 
     Shape:
-        - x: (N, C_in, H, W).
-        - output: (N, C_out, H, W).
+        - x: (N, C_in, *spatial).
+        - output: (N, C_out, *spatial).
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='GELU'),
+                 spatial_dims: int = 2) -> None:
         super().__init__()
-        self.dwconv = nn.Conv2d(
+        conv = conv_nd(check_spatial_dims(spatial_dims))
+        self.dwconv = conv(
             in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False)
-        self.norm = nn.BatchNorm2d(in_channels)
-        self.fc1 = nn.Conv2d(in_channels, 4 * in_channels, 1, bias=False)
-        self.fc2 = nn.Conv2d(4 * in_channels, out_channels, 1, bias=False)
-        self.out_norm = nn.BatchNorm2d(out_channels)
-        self.act = nn.GELU()
+        self.norm = build_norm(norm_cfg, in_channels, spatial_dims)
+        self.fc1 = conv(in_channels, 4 * in_channels, 1, bias=False)
+        self.fc2 = conv(4 * in_channels, out_channels, 1, bias=False)
+        self.out_norm = build_norm(norm_cfg, out_channels, spatial_dims)
+        self.act = build_act(act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x + self.act(self.dwconv(x)))
@@ -81,8 +86,8 @@ class HFFBlock(nn.Module):
     From "HiFuse: Hierarchical multi-scale feature fusion network for medical image
     classification" (2024)::
 
-        l' = l * sigmoid(BN(conv7x7([max_c(l), mean_c(l)])))
-        g' = g * sigmoid(MLP(maxpool(g)) + MLP(avgpool(g)))
+        l' = l * sigmoid(BN(conv7x7([max_c(l), mean_c(l)])))       (CBAM spatial)
+        g' = g * sigmoid(MLP(maxpool(g)) + MLP(avgpool(g)))        (CBAM channel)
         without previous: X = GELU(W(LN(cat(W_l l, W_g g)))),            shortcut = 0
         with previous p:  P = pool(Updim(p)),
                           X = GELU(W3(LN(cat(P, W_l l, W_g g)))),        shortcut = P
@@ -95,8 +100,15 @@ class HFFBlock(nn.Module):
     parameter is used. The previous stage is downsampled by adaptive average pooling to
     the current size, which equals the reference's 2x2 average pooling when it is
     exactly twice as large and also handles odd sizes. As in the reference, the 1x1
-    projections keep a convolution bias before their BatchNorm (redundant while
-    training, kept so the parameters match the reference's).
+    projections keep a convolution bias before their norm (redundant while training
+    with batch norm, kept so the parameters match the reference's).
+
+    The attentions are the shared CBAM modules (:class:`SpatialAttention`,
+    :class:`ChannelAttention`) and LN the channels-first LayerNorm
+    (:class:`ChannelsFirstLayerNorm`, eps 1e-6 as HiFuse). BN is ``norm_cfg``; GELU
+    is ``act_cfg``; the ReLUs of the channel-attention MLP and of ``Updim`` are
+    ``conv_act_cfg``. With ``spatial_dims=3`` the convolutions are 7x7x7, 3x3x3 and
+    1x1x1 and the pooling is over (D, H, W).
 
     Args:
         local_channels (int): channels C_l of the local (CNN) feature map.
@@ -110,13 +122,24 @@ class HFFBlock(nn.Module):
         previous_channels (int, optional): channels C_p of the previous stage's fused
             map (HiFuse uses ``inter_channels // 2``); None builds the block without a
             previous input. Default: None.
+        norm_cfg (dict, optional): norm of the spatial attention, the projections and
+            the IRMLP (mmcv config; 'BN' follows ``spatial_dims``, 'SyncBN' and 'GN'
+            work, GN with one group on the one-channel attention map); None for none.
+            Default: ``dict(type='BN')``.
+        act_cfg (dict, optional): activation of the fused projection and of the
+            IRMLP; None for none. Default: ``dict(type='GELU')``.
+        conv_act_cfg (dict, optional): activation inside the channel-attention MLP and
+            after the previous stage's projection; None for none.
+            Default: ``dict(type='ReLU')``.
+        spatial_dims (int): 2 for (N, C, H, W) maps, 3 for (N, C, D, H, W) maps.
+            Default: 2.
 
     Shape:
-        - local_feat: (N, C_l, H, W).
-        - global_feat: (N, C_g, H, W).
-        - previous: (N, C_p, H_p, W_p) with H_p >= H and W_p >= W (HiFuse: 2H, 2W);
-          given if and only if ``previous_channels`` is set.
-        - output: (N, C_out, H, W).
+        - local_feat: (N, C_l, H, W), or (N, C_l, D, H, W) when ``spatial_dims`` is 3.
+        - global_feat: (N, C_g, *spatial), the spatial size of ``local_feat``.
+        - previous: (N, C_p, *spatial_p), each size >= that of ``local_feat`` (HiFuse:
+          twice); given if and only if ``previous_channels`` is set.
+        - output: (N, C_out, *spatial).
     """
 
     def __init__(self,
@@ -126,7 +149,11 @@ class HFFBlock(nn.Module):
                  out_channels: int,
                  reduction: int = 4,
                  drop_path_rate: float = 0.0,
-                 previous_channels: Optional[int] = None) -> None:
+                 previous_channels: Optional[int] = None,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='GELU'),
+                 conv_act_cfg: Optional[dict] = dict(type='ReLU'),
+                 spatial_dims: int = 2) -> None:
         super().__init__()
         self.local_channels = check_positive_int('local_channels', local_channels)
         self.global_channels = check_positive_int('global_channels', global_channels)
@@ -149,36 +176,44 @@ class HFFBlock(nn.Module):
                     f'out_channels must equal inter_channels={inter_channels} when '
                     f'previous_channels is given (the previous map is added), '
                     f'got {out_channels}')
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        check_cfg('norm_cfg', norm_cfg)
+        check_cfg('act_cfg', act_cfg)
+        check_cfg('conv_act_cfg', conv_act_cfg)
 
-        self.local_attention = nn.Sequential(
-            nn.Conv2d(2, 1, 7, padding=3, bias=False), nn.BatchNorm2d(1))
-        self.global_attention = nn.Sequential(
-            nn.Conv2d(global_channels, global_channels // reduction, 1, bias=False),
-            nn.ReLU(),
-            nn.Conv2d(global_channels // reduction, global_channels, 1, bias=False))
-        self.local_proj = _conv_bn(local_channels, inter_channels)
-        self.global_proj = _conv_bn(global_channels, inter_channels)
+        self.local_attention = SpatialAttention(
+            7, bias=False, norm_cfg=norm_cfg, spatial_dims=spatial_dims)
+        self.global_attention = ChannelAttention(
+            global_channels, reduction, act_cfg=conv_act_cfg, spatial_dims=spatial_dims)
+        self.local_proj = _conv_norm(local_channels, inter_channels, norm_cfg,
+                                     spatial_dims)
+        self.global_proj = _conv_norm(global_channels, inter_channels, norm_cfg,
+                                      spatial_dims)
         num_fused = 2
         if previous_channels is not None:
-            self.previous_proj = _conv_bn(previous_channels, inter_channels, relu=True)
+            self.previous_proj = _conv_norm(previous_channels, inter_channels, norm_cfg,
+                                            spatial_dims, act_cfg=conv_act_cfg)
             num_fused = 3
         self.fuse_norm = ChannelsFirstLayerNorm(num_fused * inter_channels)
-        self.fuse_proj = _conv_bn(num_fused * inter_channels, inter_channels)
-        self.act = nn.GELU()
+        self.fuse_proj = _conv_norm(num_fused * inter_channels, inter_channels,
+                                    norm_cfg, spatial_dims)
+        self.act = build_act(act_cfg)
         cat_channels = local_channels + global_channels + inter_channels
         self.norm = ChannelsFirstLayerNorm(cat_channels)
-        self.irmlp = InvertedResidualMLP(cat_channels, out_channels)
+        self.irmlp = InvertedResidualMLP(cat_channels, out_channels, norm_cfg, act_cfg,
+                                         spatial_dims)
         self.drop_path = (DropPath(drop_path_rate)
                           if drop_path_rate > 0 else nn.Identity())
 
     def _check_inputs(self, local_feat: torch.Tensor, global_feat: torch.Tensor,
                       previous: Optional[torch.Tensor]) -> None:
-        check_feature_map('local_feat', local_feat, self.local_channels)
-        check_feature_map('global_feat', global_feat, self.global_channels)
-        n, _, h, w = local_feat.shape
-        if global_feat.shape[0] != n or global_feat.shape[2:] != (h, w):
+        ndim = self.spatial_dims + 2
+        check_feature_map('local_feat', local_feat, self.local_channels, ndim=ndim)
+        check_feature_map('global_feat', global_feat, self.global_channels, ndim=ndim)
+        n, spatial = local_feat.shape[0], tuple(local_feat.shape[2:])
+        if global_feat.shape[0] != n or tuple(global_feat.shape[2:]) != spatial:
             raise ValueError(
-                f'global_feat must be (N={n}, {self.global_channels}, H={h}, W={w}) to '
+                f'global_feat must be (N={n}, {self.global_channels}, *{spatial}) to '
                 f'match local_feat, got {tuple(global_feat.shape)}')
         if (previous is None) != (self.previous_channels is None):
             raise ValueError(
@@ -186,12 +221,13 @@ class HFFBlock(nn.Module):
                 f'previous_channels; previous_channels={self.previous_channels}, '
                 f'previous={"None" if previous is None else tuple(previous.shape)}')
         if previous is not None:
-            check_feature_map('previous', previous, self.previous_channels)
-            if (previous.shape[0] != n or previous.shape[2] < h
-                    or previous.shape[3] < w):
+            check_feature_map('previous', previous, self.previous_channels, ndim=ndim)
+            if previous.shape[0] != n or any(
+                    p < s for p, s in zip(previous.shape[2:], spatial)):
                 raise ValueError(
-                    f'previous must be (N={n}, {self.previous_channels}, H_p>={h}, '
-                    f'W_p>={w}), got {tuple(previous.shape)}')
+                    f'previous must be (N={n}, {self.previous_channels}, *sizes) with '
+                    f'every size >= local_feat\'s {spatial}, got '
+                    f'{tuple(previous.shape)}')
 
     def forward(self,
                 local_feat: torch.Tensor,
@@ -201,19 +237,13 @@ class HFFBlock(nn.Module):
         projected = [self.local_proj(local_feat), self.global_proj(global_feat)]
         shortcut = 0
         if previous is not None:
-            shortcut = F.adaptive_avg_pool2d(
+            shortcut = adaptive_avg_pool(
                 self.previous_proj(previous), local_feat.shape[2:])
             projected.insert(0, shortcut)
         fused = self.act(self.fuse_proj(self.fuse_norm(torch.cat(projected, dim=1))))
 
-        descriptors = torch.cat([
-            local_feat.amax(dim=1, keepdim=True),
-            local_feat.mean(dim=1, keepdim=True)
-        ], dim=1)
-        local_out = local_feat * torch.sigmoid(self.local_attention(descriptors))
-        channel_logits = (self.global_attention(F.adaptive_max_pool2d(global_feat, 1)) +
-                          self.global_attention(F.adaptive_avg_pool2d(global_feat, 1)))
-        global_out = global_feat * torch.sigmoid(channel_logits)
+        local_out = self.local_attention(local_feat)
+        global_out = self.global_attention(global_feat)
 
         out = self.irmlp(self.norm(torch.cat([global_out, local_out, fused], dim=1)))
         return shortcut + self.drop_path(out)

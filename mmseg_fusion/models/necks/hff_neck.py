@@ -48,6 +48,13 @@ class HFFNeck(BaseModule):
             every ``global_channels`` entry. Default: 16 (HiFuse).
         drop_path_rate (float | Sequence[float]): stochastic depth rate of every
             block, or one per stage, each in [0, 1). Default: 0.
+        norm_cfg (dict, optional): norm of every block (mmcv config, e.g.
+            ``dict(type='SyncBN')`` for multi-GPU training); see :class:`HFFBlock`.
+            Default: ``dict(type='BN')`` (HiFuse).
+        act_cfg (dict, optional): activation of every block's fused projection and
+            IRMLP. Default: ``dict(type='GELU')`` (HiFuse).
+        conv_act_cfg (dict, optional): activation of every block's channel-attention
+            MLP and previous-stage projection. Default: ``dict(type='ReLU')`` (HiFuse).
         init_cfg (dict | list[dict], optional): mmengine initialization config.
 
     Shape:
@@ -63,6 +70,9 @@ class HFFNeck(BaseModule):
                  out_channels: Sequence[int],
                  reduction: int = 16,
                  drop_path_rate: Union[float, Sequence[float]] = 0.0,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='GELU'),
+                 conv_act_cfg: Optional[dict] = dict(type='ReLU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         local_channels = _check_channel_list('local_channels', local_channels)
@@ -92,7 +102,10 @@ class HFFNeck(BaseModule):
                 out_channels=out_channels[i],
                 reduction=reduction,
                 drop_path_rate=drop_path_rates[i],
-                previous_channels=out_channels[i - 1] if i > 0 else None)
+                previous_channels=out_channels[i - 1] if i > 0 else None,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
+                conv_act_cfg=conv_act_cfg)
             for i in range(num_stages))
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:

@@ -4,6 +4,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import (
+    NORM_CFGS, assert_3d_repeats_2d, assert_norms_are, depth_reach)
 
 
 def build(previous_channels=None, out_channels=8, **kwargs):
@@ -42,7 +44,102 @@ def test_irmlp_convolution_is_depthwise():
 
 def test_only_the_selected_path_is_built():
     assert not hasattr(build(), 'previous_proj')
-    assert build(previous_channels=4).fuse_norm.normalized_shape == (3 * 8, )
+    assert build(previous_channels=4).fuse_norm.channels == 3 * 8
+
+
+def test_default_state_dict_keys():
+    """Checkpoints of the 2-D block keep loading: the parameter names are fixed."""
+    bn = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+    assert list(build(previous_channels=4).state_dict()) == [
+        'local_attention.0.weight', *[f'local_attention.1.{k}' for k in bn],
+        'global_attention.0.weight', 'global_attention.2.weight',
+        'local_proj.0.weight', 'local_proj.0.bias', *[f'local_proj.1.{k}' for k in bn],
+        'global_proj.0.weight', 'global_proj.0.bias',
+        *[f'global_proj.1.{k}' for k in bn],
+        'previous_proj.0.weight', 'previous_proj.0.bias',
+        *[f'previous_proj.1.{k}' for k in bn],
+        'fuse_norm.weight', 'fuse_norm.bias',
+        'fuse_proj.0.weight', 'fuse_proj.0.bias', *[f'fuse_proj.1.{k}' for k in bn],
+        'norm.weight', 'norm.bias',
+        'irmlp.dwconv.weight', *[f'irmlp.norm.{k}' for k in bn],
+        'irmlp.fc1.weight', 'irmlp.fc2.weight', *[f'irmlp.out_norm.{k}' for k in bn]
+    ]
+    assert_norms_are(build(previous_channels=4), torch.nn.BatchNorm2d, 7)
+
+
+@pytest.mark.parametrize('norm_cfg, norm_type', NORM_CFGS)
+def test_norm_cfg_builds_and_runs(norm_cfg, norm_type):
+    """GroupNorm on the one-channel spatial-attention map gets one group."""
+    block = build(previous_channels=4, norm_cfg=norm_cfg).train()
+    assert_norms_are(block, norm_type, 7)
+    if norm_type is torch.nn.GroupNorm:
+        assert block.local_attention[1].num_groups == 1
+        assert block.local_proj[1].num_groups == 2
+    out = block(torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5),
+                torch.randn(2, 4, 12, 10))
+    assert out.shape == (2, 8, 6, 5)
+
+
+def test_activations_follow_act_cfgs():
+    block = build(previous_channels=4, act_cfg=dict(type='SiLU'),
+                  conv_act_cfg=dict(type='LeakyReLU'))
+    assert isinstance(block.act, torch.nn.SiLU)
+    assert isinstance(block.irmlp.act, torch.nn.SiLU)
+    assert isinstance(block.global_attention[1], torch.nn.LeakyReLU)
+    assert isinstance(block.previous_proj[2], torch.nn.LeakyReLU)
+    default = build(previous_channels=4)
+    assert isinstance(default.act, torch.nn.GELU)
+    assert isinstance(default.global_attention[1], torch.nn.ReLU)
+    assert isinstance(default.previous_proj[2], torch.nn.ReLU)
+
+
+@pytest.mark.parametrize('size, previous_size', [((4, 8, 8), (8, 16, 16)),
+                                                 ((3, 7, 5), (5, 13, 9)),
+                                                 ((1, 2, 3), (1, 2, 3))])
+def test_3d_output_shape(size, previous_size):
+    block = build(previous_channels=4, spatial_dims=3)
+    assert_norms_are(block, torch.nn.BatchNorm3d, 7)
+    assert block.irmlp.dwconv.weight.shape == (28, 1, 3, 3, 3)
+    out = block(torch.randn(2, 8, *size), torch.randn(2, 12, *size),
+                torch.randn(2, 4, *previous_size))
+    assert out.shape == (2, 8, *size)
+    assert build(out_channels=10, spatial_dims=3)(
+        torch.randn(2, 8, *size), torch.randn(2, 12, *size)).shape == (2, 10, *size)
+
+
+@pytest.mark.parametrize('previous_channels', [None, 4])
+def test_3d_every_parameter_gets_grad(previous_channels):
+    block = build(previous_channels=previous_channels, spatial_dims=3).eval()
+    inputs = [torch.randn(2, 8, 3, 6, 5), torch.randn(2, 12, 3, 6, 5)]
+    if previous_channels:
+        inputs.append(torch.randn(2, 4, 6, 12, 10))
+    assert_every_parameter_gets_grad(block, block(*inputs))
+
+
+@pytest.mark.parametrize('train', [True, False])
+def test_3d_on_repeated_slices_equals_2d(train):
+    inputs = [torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5),
+              torch.randn(2, 4, 12, 10)]
+    assert_3d_repeats_2d(build(previous_channels=4),
+                         build(previous_channels=4, spatial_dims=3), inputs,
+                         depths=(3, 3, 6), train=train)
+
+
+def test_3d_zeroed_mlp_leaves_the_pooled_previous_stage():
+    block = build(previous_channels=4, spatial_dims=3).eval()
+    with torch.no_grad():
+        block.irmlp.out_norm.weight.zero_()
+        block.irmlp.out_norm.bias.zero_()
+        previous = torch.randn(2, 4, 6, 12, 10)
+        out = block(torch.randn(2, 8, 3, 6, 5), torch.randn(2, 12, 3, 6, 5), previous)
+        expected = F.avg_pool3d(block.previous_proj(previous), 2)
+    torch.testing.assert_close(out, expected)
+
+
+def test_3d_attention_reaches_across_depth():
+    block = build(spatial_dims=3).eval()
+    assert depth_reach(block, [torch.randn(1, 8, 3, 4, 4),
+                               torch.randn(1, 12, 3, 4, 4)]) > 0
 
 
 @pytest.mark.parametrize('previous_channels', [None, 4])
@@ -98,6 +195,9 @@ def test_zeroed_mlp_without_previous_gives_zero():
     (dict(drop_path_rate=1.0), 'drop_path_rate'),
     (dict(local_channels=0), 'local_channels'),
     (dict(previous_channels=0), 'previous_channels'),
+    (dict(spatial_dims=4), 'spatial_dims'),
+    (dict(conv_act_cfg=dict(inplace=True)), 'conv_act_cfg'),
+    (dict(norm_cfg=dict(type='BN3d')), 'norm_cfg'),
 ])
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -112,6 +212,7 @@ def test_bad_constructor_arguments(kwargs, match):
     (4, [(1, 8, 8, 8), (1, 12, 8, 8)]),  # missing previous
     (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 6, 16, 16)]),  # wrong previous channels
     (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 4, 4)]),  # previous smaller
+    (None, [(1, 8, 2, 8, 8), (1, 12, 2, 8, 8)]),  # volumes into a 2-D block
 ])
 def test_bad_inputs(previous_channels, shapes):
     block = build(previous_channels=previous_channels)

@@ -61,6 +61,16 @@ def test_each_fused_stage_feeds_the_next():
     assert not torch.allclose(base[3], changed_last[3])
 
 
+def test_norm_and_act_cfgs_reach_every_block():
+    neck = build_neck(norm_cfg=dict(type='GN', num_groups=4), act_cfg=dict(type='SiLU'),
+                      conv_act_cfg=dict(type='LeakyReLU'))
+    for block in neck.blocks:
+        assert isinstance(block.local_proj[1], torch.nn.GroupNorm)
+        assert isinstance(block.irmlp.act, torch.nn.SiLU)
+        assert isinstance(block.global_attention[1], torch.nn.LeakyReLU)
+    assert [o.shape[1] for o in neck(pyramid())] == list(OUT)
+
+
 def test_every_parameter_gets_a_gradient():
     neck = build_neck()
     assert_every_parameter_gets_grad(neck, neck(pyramid()))
