@@ -1,4 +1,4 @@
-"""Overlapping spatial reduction attention (OSRA)."""
+"""Overlapping spatial reduction attention (OSRA), 2-D or 3-D."""
 from typing import Optional
 
 import torch
@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..utils import check_feature_map, check_positive_int
+from .nd_utils import build_act, build_norm, check_cfg, check_spatial_dims, conv_nd
 
 
 @MODELS.register_module()
@@ -18,13 +19,16 @@ class OSRAttention(nn.Module):
     Mixer for Visual Recognition" (Lou et al., 2023). Queries are a 1x1 convolution of
     the input. With ``sr_ratio > 1`` the map is reduced by a depthwise convolution
     (kernel ``sr_ratio + 3``, stride ``sr_ratio``, padding ``(sr_ratio + 3) // 2``),
-    BatchNorm, ReLU, a depthwise 1x1 convolution and BatchNorm, so neighbouring windows
-    overlap; with ``sr_ratio == 1`` it is kept as is. A 3x3 depthwise convolution is
+    a norm, an activation, a depthwise 1x1 convolution and a norm (TransXNet: BatchNorm
+    and ReLU), so neighbouring windows overlap; with ``sr_ratio == 1`` it is kept as
+    is. A 3x3 depthwise convolution is
     added to the reduced map as a residual, and a 1x1 convolution of the result gives
     keys and values. Head ``h`` holds channels ``h * C // num_heads`` to
     ``(h + 1) * C // num_heads - 1``. An optional relative position bias is added to
     the attention logits, resized bicubically (``align_corners=False``) when its last
-    two sizes differ from the logits'.
+    two sizes differ from the logits'. With ``spatial_dims=3`` the tokens are the
+    voxels of (D, H, W) and the convolutions act on volumes, the reduction along every
+    axis.
 
     Args:
         channels (int): input and output channels C.
@@ -33,14 +37,22 @@ class OSRAttention(nn.Module):
             ``(C // num_heads) ** -0.5``.
         attn_drop (float): dropout probability on the attention weights, in [0, 1).
         sr_ratio (int): spatial reduction stride of keys and values, >= 1.
+        norm_cfg (dict, optional): norm of the reduction (mmcv config; 'BN' follows
+            ``spatial_dims``, 'SyncBN' and 'GN' work); None for none.
+            Default: ``dict(type='BN')``.
+        act_cfg (dict, optional): activation of the reduction; None for none.
+            Default: ``dict(type='ReLU')``.
+        spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
+            Default: 2.
 
     Shape:
-        - x: (N, C, H, W).
-        - relative_pos_enc (optional): (N or 1, num_heads or 1, H_b, W_b); resized to
-          (H * W, H_r * W_r), the logits' size: for ``sr_ratio = s > 1``,
-          H_r = (H + 2 * ((s + 3) // 2) - s - 3) // s + 1 (likewise W_r); for
+        - x: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
+        - relative_pos_enc (optional): (N or 1, num_heads or 1, H_b, W_b), a bias on
+          the (queries, keys) logits; resized to (H * W, H_r * W_r) (in 3-D
+          (D * H * W, D_r * H_r * W_r)), the logits' size: for ``sr_ratio = s > 1``,
+          H_r = (H + 2 * ((s + 3) // 2) - s - 3) // s + 1 (likewise W_r, D_r); for
           ``sr_ratio == 1``, H_r = H and W_r = W.
-        - Output: (N, C, H, W).
+        - Output: the shape of ``x``.
     """
 
     def __init__(self,
@@ -48,7 +60,10 @@ class OSRAttention(nn.Module):
                  num_heads: int = 8,
                  qk_scale: Optional[float] = None,
                  attn_drop: float = 0.0,
-                 sr_ratio: int = 2) -> None:
+                 sr_ratio: int = 2,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 spatial_dims: int = 2) -> None:
         super().__init__()
         check_positive_int('channels', channels)
         check_positive_int('num_heads', num_heads)
@@ -60,31 +75,35 @@ class OSRAttention(nn.Module):
             raise ValueError(f'qk_scale must be None or > 0, got {qk_scale!r}')
         if not 0 <= attn_drop < 1:
             raise ValueError(f'attn_drop must be in [0, 1), got {attn_drop!r}')
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        check_cfg('norm_cfg', norm_cfg)
+        check_cfg('act_cfg', act_cfg)
         self.channels = channels
         self.num_heads = num_heads
         if qk_scale is None:
             qk_scale = (channels // num_heads)**-0.5
         self.scale = qk_scale
-        self.q = nn.Conv2d(channels, channels, 1)
-        self.kv = nn.Conv2d(channels, 2 * channels, 1)
+        conv = conv_nd(spatial_dims)
+        self.q = conv(channels, channels, 1)
+        self.kv = conv(channels, 2 * channels, 1)
         self.attn_drop = attn_drop
         if sr_ratio > 1:
             kernel_size = sr_ratio + 3
             self.sr = nn.Sequential(
-                nn.Conv2d(channels, channels, kernel_size, stride=sr_ratio,
-                          padding=kernel_size // 2, groups=channels, bias=False),
-                nn.BatchNorm2d(channels),
-                nn.ReLU(),
-                nn.Conv2d(channels, channels, 1, groups=channels, bias=False),
-                nn.BatchNorm2d(channels))
+                conv(channels, channels, kernel_size, stride=sr_ratio,
+                     padding=kernel_size // 2, groups=channels, bias=False),
+                build_norm(norm_cfg, channels, spatial_dims),
+                build_act(act_cfg),
+                conv(channels, channels, 1, groups=channels, bias=False),
+                build_norm(norm_cfg, channels, spatial_dims))
         else:
             self.sr = nn.Identity()
-        self.local_conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        self.local_conv = conv(channels, channels, 3, padding=1, groups=channels)
 
     def forward(self,
                 x: torch.Tensor,
                 relative_pos_enc: Optional[torch.Tensor] = None) -> torch.Tensor:
-        check_feature_map('x', x, channels=self.channels)
+        check_feature_map('x', x, channels=self.channels, ndim=self.spatial_dims + 2)
         if relative_pos_enc is not None:
             check_feature_map('relative_pos_enc', relative_pos_enc)
             if (relative_pos_enc.shape[0] not in (1, x.shape[0])
@@ -93,8 +112,8 @@ class OSRAttention(nn.Module):
                     'relative_pos_enc must be (N or 1, num_heads or 1, H_b, W_b) with '
                     f'N={x.shape[0]}, num_heads={self.num_heads}, got '
                     f'{tuple(relative_pos_enc.shape)}')
-        n, c, h, w = x.shape
-        q = self.q(x).reshape(n, self.num_heads, c // self.num_heads, h * w)
+        n, c = x.shape[:2]
+        q = self.q(x).reshape(n, self.num_heads, c // self.num_heads, -1)
         reduced = self.sr(x)
         reduced = reduced + self.local_conv(reduced)
         k, v = self.kv(reduced).flatten(2).chunk(2, dim=1)
@@ -103,7 +122,7 @@ class OSRAttention(nn.Module):
 
         bias = None
         if relative_pos_enc is not None:
-            attn_shape = (h * w, k.shape[-1])
+            attn_shape = (q.shape[-1], k.shape[-1])
             bias = relative_pos_enc
             if tuple(bias.shape[2:]) != attn_shape:
                 bias = F.interpolate(bias, size=attn_shape, mode='bicubic',
@@ -113,4 +132,4 @@ class OSRAttention(nn.Module):
             q.transpose(-2, -1), k.transpose(-2, -1), v.transpose(-2, -1),
             attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
             scale=self.scale)
-        return out.transpose(-2, -1).reshape(n, c, h, w)
+        return out.transpose(-2, -1).reshape(x.shape)

@@ -3,6 +3,8 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import (
+    NORM_CFGS, assert_3d_repeats_2d, assert_norms_are, depth_reach)
 
 
 def build(**kwargs):
@@ -42,6 +44,69 @@ def test_output_shape_with_and_without_bias(sr_ratio, size, logits):
 def test_every_parameter_gets_grad(sr_ratio):
     module = build(sr_ratio=sr_ratio, attn_drop=0.1).train()
     assert_every_parameter_gets_grad(module, module(torch.randn(2, 16, 8, 7)))
+
+
+def test_default_state_dict_keys():
+    """Checkpoints of the 2-D block keep loading: the parameter names are fixed."""
+    bn = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+    assert list(build().state_dict()) == [
+        'q.weight', 'q.bias', 'kv.weight', 'kv.bias', 'sr.0.weight',
+        *[f'sr.1.{k}' for k in bn], 'sr.3.weight', *[f'sr.4.{k}' for k in bn],
+        'local_conv.weight', 'local_conv.bias'
+    ]
+    assert_norms_are(build(), torch.nn.BatchNorm2d, 2)
+    assert isinstance(build().sr[2], torch.nn.ReLU)
+
+
+@pytest.mark.parametrize('norm_cfg, norm_type', NORM_CFGS)
+def test_norm_cfg_builds_and_runs(norm_cfg, norm_type):
+    module = build(norm_cfg=norm_cfg, act_cfg=dict(type='GELU')).train()
+    assert_norms_are(module, norm_type, 2)
+    assert isinstance(module.sr[2], torch.nn.GELU)
+    assert module(torch.randn(2, 16, 7, 6)).shape == (2, 16, 7, 6)
+
+
+@pytest.mark.parametrize('sr_ratio, size, logits', [
+    (2, (4, 5, 6), (120, 2 * 3 * 3)),
+    (1, (2, 3, 2), (12, 12)),
+    (3, (1, 1, 1), (1, 1)),
+])
+def test_3d_output_shape_with_and_without_bias(sr_ratio, size, logits):
+    module = build(sr_ratio=sr_ratio, spatial_dims=3).eval()
+    x = torch.randn(2, 16, *size)
+    assert module(x).shape == x.shape
+    assert module(x, torch.randn(2, 4, *logits)).shape == x.shape
+    assert module(x, torch.randn(1, 1, 5, 6)).shape == x.shape
+
+
+@pytest.mark.parametrize('sr_ratio', [1, 2])
+def test_3d_every_parameter_gets_grad(sr_ratio):
+    module = build(sr_ratio=sr_ratio, spatial_dims=3).train()
+    assert_every_parameter_gets_grad(module, module(torch.randn(2, 16, 4, 5, 4)))
+
+
+@pytest.mark.parametrize('sr_ratio', [1, 2, 3])
+@pytest.mark.parametrize('train', [True, False])
+def test_3d_on_repeated_slices_equals_2d(sr_ratio, train):
+    """Repeated keys split each key's softmax weight into equal shares: same output."""
+    assert_3d_repeats_2d(build(sr_ratio=sr_ratio),
+                         build(sr_ratio=sr_ratio, spatial_dims=3),
+                         [torch.randn(2, 16, 7, 6)], depths=(4, ), train=train)
+
+
+def test_3d_single_voxel_output_is_value_by_hand():
+    module = build(sr_ratio=1, spatial_dims=3).eval()
+    x = torch.randn(3, 16, 1, 1, 1)
+    local = module.local_conv
+    reduced = x[:, :, 0, 0, 0] * (1 + local.weight[:, 0, 1, 1, 1]) + local.bias
+    kv_weight = module.kv.weight[16:, :, 0, 0, 0]
+    expected = reduced @ kv_weight.T + module.kv.bias[16:]
+    torch.testing.assert_close(module(x)[:, :, 0, 0, 0], expected)
+
+
+def test_3d_attention_reaches_across_depth():
+    module = build(spatial_dims=3).eval()
+    assert depth_reach(module, [torch.randn(1, 16, 3, 4, 4)]) > 0
 
 
 def test_identity_reduction_has_no_reduction_parameters():
@@ -98,6 +163,9 @@ def test_bias_on_logits_selects_a_key():
     (dict(attn_drop=1.0), 'attn_drop'),
     (dict(attn_drop=-0.1), 'attn_drop'),
     (dict(qk_scale=0.0), 'qk_scale'),
+    (dict(spatial_dims=1), 'spatial_dims'),
+    (dict(spatial_dims=3, norm_cfg=dict(type='IN2d')), 'norm_cfg'),
+    (dict(act_cfg='ReLU'), 'act_cfg'),
 ])
 def test_bad_constructor_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
