@@ -1,5 +1,5 @@
-"""Dual cross-attention (DCA) over the stages of an encoder."""
-from typing import Optional, Sequence, Tuple
+"""Dual cross-attention (DCA) over the stages of an encoder (2-D or 3-D)."""
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -7,6 +7,9 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..utils import check_feature_map, check_positive_int
+from .channels_first_layer_norm import ChannelsFirstLayerNorm
+from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_cfg,
+                       check_spatial_dims, conv_nd, linear_mode, to_size_tuple)
 
 
 def _depthwise_projection(channels: int) -> nn.Conv1d:
@@ -18,11 +21,6 @@ def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(N, C, L) -> (N, num_heads, C // num_heads, L); head h holds channels
     h * C // num_heads to (h + 1) * C // num_heads - 1."""
     return x.reshape(x.shape[0], num_heads, -1, x.shape[-1])
-
-
-def _layer_norm_channels(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """Apply a LayerNorm over the channels of (N, C, L) tokens."""
-    return norm(x.transpose(1, 2)).transpose(1, 2)
 
 
 class _ChannelCrossAttention(nn.Module):
@@ -71,7 +69,8 @@ class _SpatialCrossAttention(nn.Module):
 
 class _ChannelSpatialBlock(nn.Module):
     """One CCSA block: channel cross-attention then spatial cross-attention, each on
-    per-stage LayerNorm'd tokens and added to its input; tokens are (N, C_i, L)."""
+    per-stage LayerNorm'd tokens (over channels, eps 1e-6) and added to its input;
+    tokens are (N, C_i, L)."""
 
     def __init__(self, in_channels: Sequence[int], channel_heads: Sequence[int],
                  spatial_heads: Sequence[int], channel_attention: bool,
@@ -82,31 +81,27 @@ class _ChannelSpatialBlock(nn.Module):
         self.spatial_norms = self.spatial_attns = None
         if channel_attention:
             self.channel_norms = nn.ModuleList(
-                nn.LayerNorm(c, eps=1e-6) for c in in_channels)
+                ChannelsFirstLayerNorm(c) for c in in_channels)
             self.channel_attns = nn.ModuleList(
                 _ChannelCrossAttention(c, total, h)
                 for c, h in zip(in_channels, channel_heads))
         if spatial_attention:
             self.spatial_norms = nn.ModuleList(
-                nn.LayerNorm(c, eps=1e-6) for c in in_channels)
+                ChannelsFirstLayerNorm(c) for c in in_channels)
             self.spatial_attns = nn.ModuleList(
                 _SpatialCrossAttention(c, total, h)
                 for c, h in zip(in_channels, spatial_heads))
 
     def forward(self, tokens: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
         if self.channel_attns is not None:
-            normed = [
-                _layer_norm_channels(n, t) for n, t in zip(self.channel_norms, tokens)
-            ]
+            normed = [norm(t) for norm, t in zip(self.channel_norms, tokens)]
             context = torch.cat(normed, dim=1)
             tokens = [
                 t + attn(q, context)
                 for t, q, attn in zip(tokens, normed, self.channel_attns)
             ]
         if self.spatial_attns is not None:
-            normed = [
-                _layer_norm_channels(n, t) for n, t in zip(self.spatial_norms, tokens)
-            ]
+            normed = [norm(t) for norm, t in zip(self.spatial_norms, tokens)]
             context = torch.cat(normed, dim=1)
             tokens = [
                 t + attn(context, v)
@@ -120,28 +115,34 @@ class DualCrossAttention(nn.Module):
     """Dual cross-attention: channel then spatial cross-attention across encoder stages.
 
     From "Dual Cross-Attention for Medical Image Segmentation" (Ates et al., 2023).
-    Each stage is average-pooled to ``patch_size x patch_size`` tokens and projected by
-    a depthwise 1x1 convolution. ``num_blocks`` blocks then apply, each with per-stage
-    LayerNorm and a residual connection, channel cross-attention (queries: the stage's
-    channels; keys and values: the channels of all stages) and spatial cross-attention
-    (queries and keys: all stages' tokens concatenated along channels; values: the
-    stage's tokens), with depthwise 1x1 projections of queries, keys, values and output.
-    The tokens are upsampled (bilinear, ``align_corners=True``) to the stage's size,
-    projected by a 1x1 convolution, added to the stage's input and passed through
-    BatchNorm and ReLU. As in the reference, channel attention scales the logits by
-    ``sum(in_channels) ** -0.5`` and spatial attention by
-    ``(sum(in_channels) // spatial_heads[i]) ** -0.5``. The depthwise 1x1 projections
-    act on (N, C, L) tokens as ``nn.Conv1d``: the reference's (C, 1, 1, 1) weights map
-    onto these (C, 1, 1) ones by a reshape.
+    Each stage is average-pooled to a ``patch_size`` grid of tokens (p x p, or
+    p x p x p in 3-D) and projected by a depthwise 1x1 convolution. ``num_blocks``
+    blocks then apply, each with per-stage LayerNorm and a residual connection, channel
+    cross-attention (queries: the stage's channels; keys and values: the channels of
+    all stages) and spatial cross-attention (queries and keys: all stages' tokens
+    concatenated along channels; values: the stage's tokens), with depthwise 1x1
+    projections of queries, keys, values and output. The tokens are upsampled
+    (bilinear, or trilinear in 3-D, ``align_corners=True``) to the stage's size,
+    projected by a 1x1 convolution, added to the stage's input and passed through a
+    norm and an activation (the paper's BatchNorm and ReLU). As in the reference,
+    channel attention scales the logits by ``sum(in_channels) ** -0.5`` and spatial
+    attention by ``(sum(in_channels) // spatial_heads[i]) ** -0.5``. The depthwise 1x1
+    projections act on (N, C, L) tokens as ``nn.Conv1d``: the reference's
+    (C, 1, 1, 1) weights map onto these (C, 1, 1) ones by a reshape.
 
     The reference upsamples by a fixed ``strides[i]``, assuming each stage is
     ``patch_size * strides[i]`` pixels, so other and non-square sizes crash; here each
     stage is upsampled to its own (H_i, W_i), which gives the same result at the
     reference's sizes, and there is no ``strides`` argument.
 
+    With ``spatial_dims=3`` the stages are volumes and the token grid has
+    ``prod(patch_size)`` tokens; spatial cross-attention is quadratic in that number,
+    so volumes want a small grid (e.g. ``patch_size=(4, 8, 8)``).
+
     Args:
         in_channels (Sequence[int]): channels of each stage.
-        patch_size (int): side of the token grid each stage is pooled to.
+        patch_size (int | Sequence[int]): size of the token grid each stage is pooled
+            to: one int for every axis, or one per axis (``spatial_dims`` ints).
         channel_heads (Sequence[int], optional): channel-attention heads per stage; each
             must divide the stage's channels and ``sum(in_channels)`` (checked only when
             channel attention is used). None: all 1.
@@ -152,28 +153,41 @@ class DualCrossAttention(nn.Module):
         channel_attention (bool): whether to apply channel cross-attention.
         spatial_attention (bool): whether to apply spatial cross-attention. At least one
             of the two must be True.
+        norm_cfg (dict, optional): norm after each stage's output convolution (mmcv
+            config; 'BN' follows ``spatial_dims``, 'SyncBN' and 'GN' work); None for
+            none. Default: ``dict(type='BN')``.
+        act_cfg (dict, optional): activation after that norm; None for none.
+            Default: ``dict(type='ReLU')``.
+        spatial_dims (int): 2 for (N, C, H, W) stages, 3 for (N, C, D, H, W) stages.
+            Default: 2.
 
     Shape:
         - Input: sequence of ``len(in_channels)`` tensors, stage i (N, in_channels[i],
-          H_i, W_i), any sizes.
+          H_i, W_i) (or (N, in_channels[i], D_i, H_i, W_i) in 3-D), any sizes.
         - Output: tuple of tensors of the inputs' shapes.
     """
 
     def __init__(self,
                  in_channels: Sequence[int],
-                 patch_size: int = 28,
+                 patch_size: Union[int, Sequence[int]] = 28,
                  channel_heads: Optional[Sequence[int]] = None,
                  spatial_heads: Optional[Sequence[int]] = None,
                  num_blocks: int = 1,
                  channel_attention: bool = True,
-                 spatial_attention: bool = True) -> None:
+                 spatial_attention: bool = True,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 spatial_dims: int = 2) -> None:
         super().__init__()
         if isinstance(in_channels, int) or not in_channels:
             raise ValueError('in_channels must be a non-empty sequence of positive '
                              f'ints, got {in_channels!r}')
         for i, c in enumerate(in_channels):
             check_positive_int(f'in_channels[{i}]', c)
-        check_positive_int('patch_size', patch_size)
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        self.token_grid = to_size_tuple('patch_size', patch_size, spatial_dims)
+        check_cfg('norm_cfg', norm_cfg)
+        check_cfg('act_cfg', act_cfg)
         check_positive_int('num_blocks', num_blocks)
         if not (channel_attention or spatial_attention):
             raise ValueError(
@@ -192,8 +206,11 @@ class DualCrossAttention(nn.Module):
             _ChannelSpatialBlock(in_channels, channel_heads, spatial_heads,
                                  channel_attention, spatial_attention)
             for _ in range(num_blocks))
-        self.out_convs = nn.ModuleList(nn.Conv2d(c, c, 1) for c in in_channels)
-        self.out_norms = nn.ModuleList(nn.BatchNorm2d(c) for c in in_channels)
+        conv = conv_nd(spatial_dims)
+        self.out_convs = nn.ModuleList(conv(c, c, 1) for c in in_channels)
+        self.out_norms = nn.ModuleList(
+            build_norm(norm_cfg, c, spatial_dims) for c in in_channels)
+        self.out_acts = nn.ModuleList(build_act(act_cfg) for _ in in_channels)
 
     @staticmethod
     def _check_heads(name: str, heads: Optional[Sequence[int]], default: int,
@@ -222,20 +239,22 @@ class DualCrossAttention(nn.Module):
                 f'inputs must be a sequence of {len(self.in_channels)} tensors with '
                 f'channels {self.in_channels}, got {got}')
         for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
-            check_feature_map(f'inputs[{i}]', x, channels=c)
+            check_feature_map(f'inputs[{i}]', x, channels=c, ndim=self.spatial_dims + 2)
         if len({int(x.shape[0]) for x in inputs}) > 1:
             raise ValueError('inputs must have one batch size, got shapes '
                              f'{[tuple(x.shape) for x in inputs]}')
 
         tokens = [
-            proj(F.adaptive_avg_pool2d(x, self.patch_size).flatten(2))
+            proj(adaptive_avg_pool(x, self.token_grid).flatten(2))
             for proj, x in zip(self.token_projs, inputs)
         ]
         for block in self.blocks:
             tokens = block(tokens)
         outputs = []
-        for x, t, conv, norm in zip(inputs, tokens, self.out_convs, self.out_norms):
-            t = t.unflatten(2, (self.patch_size, self.patch_size))
-            t = F.interpolate(t, size=x.shape[2:], mode='bilinear', align_corners=True)
-            outputs.append(F.relu(norm(conv(t) + x)))
+        mode = linear_mode(self.spatial_dims)
+        for x, t, conv, norm, act in zip(inputs, tokens, self.out_convs, self.out_norms,
+                                         self.out_acts):
+            t = t.unflatten(2, self.token_grid)
+            t = F.interpolate(t, size=x.shape[2:], mode=mode, align_corners=True)
+            outputs.append(act(norm(conv(t) + x)))
         return tuple(outputs)

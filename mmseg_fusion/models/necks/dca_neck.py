@@ -35,6 +35,11 @@ class DCANeck(BaseModule):
         num_blocks (int): number of channel-spatial attention blocks (the paper: 1).
         channel_attention (bool): whether to apply channel cross-attention.
         spatial_attention (bool): whether to apply spatial cross-attention.
+        norm_cfg (dict, optional): norm after each refined stage's output convolution
+            (mmcv config, e.g. ``dict(type='SyncBN')`` for multi-GPU training); None
+            for none. Default: ``dict(type='BN')`` (the paper).
+        act_cfg (dict, optional): activation after that norm; None for none.
+            Default: ``dict(type='ReLU')`` (the paper).
         init_cfg (dict | list[dict], optional): mmengine initialization config.
 
     Shape:
@@ -52,6 +57,8 @@ class DCANeck(BaseModule):
                  num_blocks: int = 1,
                  channel_attention: bool = True,
                  spatial_attention: bool = True,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if not isinstance(in_channels, (list, tuple)) or not in_channels:
@@ -78,7 +85,9 @@ class DCANeck(BaseModule):
             spatial_heads=spatial_heads,
             num_blocks=num_blocks,
             channel_attention=channel_attention,
-            spatial_attention=spatial_attention)
+            spatial_attention=spatial_attention,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         if isinstance(inputs, torch.Tensor) or len(inputs) != len(self.in_channels):

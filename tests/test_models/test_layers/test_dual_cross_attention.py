@@ -4,6 +4,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import (
+    NORM_CFGS, assert_norms_are, depth_reach, lift_2d_to_3d, repeat_depth)
 
 CHANNELS = (8, 16, 16, 32)
 
@@ -65,13 +67,75 @@ def test_paper_setting_parameter_count():
     assert num_params(module) == 110560
 
 
-def test_eval_is_deterministic():
-    module = build().eval()
+def test_default_state_dict_keys():
+    """Checkpoints of the 2-D block keep loading: the parameter names are fixed."""
+    proj = [f'{p}.{k}' for p in ('q_proj', 'k_proj', 'v_proj', 'out_proj')
+            for k in ('weight', 'bias')]
+    assert list(build(in_channels=(8, )).state_dict()) == [
+        'token_projs.0.weight', 'token_projs.0.bias',
+        'blocks.0.channel_norms.0.weight', 'blocks.0.channel_norms.0.bias',
+        *[f'blocks.0.channel_attns.0.{p}' for p in proj],
+        'blocks.0.spatial_norms.0.weight', 'blocks.0.spatial_norms.0.bias',
+        *[f'blocks.0.spatial_attns.0.{p}' for p in proj],
+        'out_convs.0.weight', 'out_convs.0.bias', 'out_norms.0.weight',
+        'out_norms.0.bias', 'out_norms.0.running_mean', 'out_norms.0.running_var',
+        'out_norms.0.num_batches_tracked'
+    ]
+    assert_norms_are(build(), torch.nn.BatchNorm2d, 4)
+
+
+@pytest.mark.parametrize('norm_cfg, norm_type', NORM_CFGS)
+def test_norm_cfg_builds_and_runs(norm_cfg, norm_type):
+    module = build(norm_cfg=norm_cfg, act_cfg=dict(type='SiLU')).train()
+    assert_norms_are(module, norm_type, 4)
+    assert all(isinstance(a, torch.nn.SiLU) for a in module.out_acts)
+    inputs = stages(((16, 12), (8, 6), (4, 3), (2, 2)), batch=2)
+    assert [o.shape for o in module(inputs)] == [x.shape for x in inputs]
+
+
+def stages_3d(sizes, batch=1, channels=CHANNELS):
+    return [torch.randn(batch, c, *size) for c, size in zip(channels, sizes)]
+
+
+@pytest.mark.parametrize('patch_size', [2, (1, 3, 2)])
+@pytest.mark.parametrize('sizes', [
+    ((8, 16, 16), (4, 8, 8), (2, 4, 4), (1, 2, 2)),
+    ((5, 9, 7), (3, 5, 4), (2, 3, 2), (1, 1, 1)),
+])
+def test_3d_output_shapes_match_inputs(patch_size, sizes):
+    module = build(patch_size=patch_size, spatial_dims=3).eval()
+    assert_norms_are(module, torch.nn.BatchNorm3d, 4)
+    inputs = stages_3d(sizes)
+    assert [o.shape for o in module(inputs)] == [x.shape for x in inputs]
+
+
+@pytest.mark.parametrize('kwargs', [dict(), dict(channel_attention=False),
+                                    dict(spatial_attention=False)])
+def test_3d_every_parameter_gets_grad(kwargs):
+    module = build(patch_size=(2, 3, 2), spatial_dims=3, **kwargs).train()
+    outputs = module(stages_3d(((4, 8, 6), (2, 4, 3), (2, 2, 2), (1, 1, 1)), batch=2))
+    assert_every_parameter_gets_grad(module, outputs)
+
+
+@pytest.mark.parametrize('train', [True, False])
+def test_3d_on_repeated_slices_equals_2d(train):
+    """With a (1, p, p) token grid the 3-D tokens are the 2-D ones, so on stages that
+    repeat an image along D the output repeats the 2-D output."""
+    block_2d, block_3d = build(), build(patch_size=(1, 4, 4), spatial_dims=3)
+    lift_2d_to_3d(block_2d, block_3d)
+    block_2d.train(train)
+    block_3d.train(train)
     inputs = stages(((20, 28), (10, 14), (5, 7), (3, 4)), batch=2)
-    first = module(inputs)
-    second = module(inputs)
-    for a, b in zip(first, second):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    depths = (4, 3, 2, 1)
+    expected = block_2d(inputs)
+    got = block_3d([repeat_depth(x, d) for x, d in zip(inputs, depths)])
+    for e, g, d in zip(expected, got, depths):
+        torch.testing.assert_close(g, repeat_depth(e, d), rtol=1e-5, atol=1e-5)
+
+
+def test_3d_tokens_reach_across_depth():
+    module = build(in_channels=(8, ), patch_size=(2, 2, 2), spatial_dims=3).eval()
+    assert depth_reach(lambda x: module([x]), [torch.randn(1, 8, 2, 4, 4)]) > 0
 
 
 def test_zero_up_convs_give_bn_relu_of_input():
@@ -108,6 +172,10 @@ def test_stages_attend_to_each_other(kwargs):
     (dict(in_channels=()), 'in_channels'),
     (dict(in_channels=(8, 0, 16, 32)), 'in_channels[1]'),
     (dict(patch_size=0), 'patch_size'),
+    (dict(patch_size=(4, 4, 4)), 'patch_size'),
+    (dict(patch_size=(4, 4), spatial_dims=3), 'patch_size'),
+    (dict(spatial_dims=1), 'spatial_dims'),
+    (dict(norm_cfg=dict(type='BN3d')), 'norm_cfg'),
     (dict(num_blocks=0), 'num_blocks'),
     (dict(channel_heads=(1, 1, 1)), 'channel_heads'),
     (dict(spatial_heads=(4, 4, 4, 4, 4)), 'spatial_heads'),

@@ -64,6 +64,15 @@ def test_dca_arguments_reach_the_block():
     assert neck.dca.patch_size == 5
 
 
+def test_norm_and_act_cfg_reach_the_block():
+    neck = build_neck(norm_cfg=dict(type='SyncBN'), act_cfg=dict(type='SiLU'))
+    assert all(isinstance(n, torch.nn.SyncBatchNorm) for n in neck.dca.out_norms)
+    assert all(isinstance(a, torch.nn.SiLU) for a in neck.dca.out_acts)
+    default = build_neck()
+    assert all(type(n) is torch.nn.BatchNorm2d for n in default.dca.out_norms)
+    assert all(isinstance(a, torch.nn.ReLU) for a in default.dca.out_acts)
+
+
 def test_every_parameter_gets_a_gradient():
     neck = build_neck(num_blocks=2)
     assert_every_parameter_gets_grad(neck, neck(stages()))
