@@ -8,28 +8,22 @@ from einops import rearrange
 from mmseg.registry import MODELS
 
 from ..utils.checks import check_feature_map, check_positive_int
+from .channels_first_layer_norm import ChannelsFirstLayerNorm
 
 
-class _ChannelLayerNorm(nn.Module):
-    """Layer norm over the channels of an (N, C, H, W) map, eps 1e-5.
+class _BiasFreeChannelNorm(nn.Module):
+    """Restormer's BiasFree norm over the channels of an (N, C, H, W) map, which
+    MCANet reuses: ``x / sqrt(var_C(x) + 1e-5) * weight``, the biased variance, no mean
+    subtracted, no bias (so not a LayerNorm)."""
 
-    With ``with_bias`` it is the usual layer norm with a weight and a bias; without, it
-    divides by the standard deviation without subtracting the mean and has a weight only
-    (Restormer's BiasFree variant, which MCANet reuses).
-    """
-
-    def __init__(self, channels: int, with_bias: bool) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
         self.eps = 1e-5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(x, dim=1, keepdim=True, unbiased=False)
-        if self.bias is None:
-            return x / torch.sqrt(var + self.eps) * self.weight[:, None, None]
-        return ((x - mean) / torch.sqrt(var + self.eps) * self.weight[:, None, None] +
-                self.bias[:, None, None])
+        var = torch.var(x, dim=1, keepdim=True, unbiased=False)
+        return x / torch.sqrt(var + self.eps) * self.weight[:, None, None]
 
 
 # Per head, one token per row (features: the row's width x head channels) or per column.
@@ -50,7 +44,7 @@ class MultiScaleCrossAxisAttention(nn.Module):
     """Multi-scale cross-axis attention (MCA).
 
     From "MCANet: Medical Image Segmentation with Multi-Scale Cross-Axis Attention"
-    (Shao et al., arXiv 2312.08866, 2023). The input is layer-normed over channels; for
+    (Shao et al., arXiv 2312.08866, 2023). The input is normalised over channels; for
     each kernel size k a depthwise (1, k) strip convolution looks along the x axis and
     a depthwise (k, 1) one along the y axis. The x-axis strips are summed, the y-axis
     strips are summed, and both sums go through a shared 1x1 projection. Then the axes
@@ -62,14 +56,20 @@ class MultiScaleCrossAxisAttention(nn.Module):
     Defect fixed: the reference code also creates a ``temperature`` parameter that it
     never uses; it is left out here, so every parameter takes part in the forward pass.
 
+    2-D only: the cross-axis attention is defined on the two axes of an image (each row
+    attends over rows, each column over columns, with strip convolutions along x and
+    y); it has no one volumetric counterpart, so ``spatial_dims=3`` is refused. The
+    block has no batch norm and no activation to configure.
+
     Args:
         channels (int): C, the input and output channels.
         num_heads (int): attention heads; must divide ``channels``. Default: 8.
         kernel_sizes (Sequence[int]): lengths of the strip convolutions, one x-axis and
             one y-axis convolution per entry; each odd and >= 1. Default: (7, 11, 21).
-        norm_with_bias (bool): True for the layer norm with a bias (MCANet's
-            ``'WithBias'``), False for the bias-free one (``'BiasFree'``).
-            Default: True.
+        norm_with_bias (bool): True for the layer norm (eps 1e-5) with a bias
+            (MCANet's ``'WithBias'``), False for Restormer's bias-free norm
+            (``'BiasFree'``: no mean subtracted, a weight only). Default: True.
+        spatial_dims (int): must be 2 (see above). Default: 2.
 
     Shape:
         - Input: (N, C, H, W).
@@ -80,8 +80,14 @@ class MultiScaleCrossAxisAttention(nn.Module):
                  channels: int,
                  num_heads: int = 8,
                  kernel_sizes: Sequence[int] = (7, 11, 21),
-                 norm_with_bias: bool = True) -> None:
+                 norm_with_bias: bool = True,
+                 spatial_dims: int = 2) -> None:
         super().__init__()
+        if isinstance(spatial_dims, bool) or spatial_dims != 2:
+            raise ValueError(
+                f'spatial_dims must be 2, got {spatial_dims!r}: '
+                'MultiScaleCrossAxisAttention (MCA) is 2-D only, its cross-axis '
+                'attention is defined on the two axes of an image (rows and columns)')
         check_positive_int('channels', channels)
         check_positive_int('num_heads', num_heads)
         if channels % num_heads:
@@ -98,7 +104,9 @@ class MultiScaleCrossAxisAttention(nn.Module):
         self.channels = channels
         self.num_heads = num_heads
         self.kernel_sizes = tuple(kernel_sizes)
-        self.norm = _ChannelLayerNorm(channels, with_bias=norm_with_bias)
+        self.spatial_dims = 2
+        self.norm = (ChannelsFirstLayerNorm(channels, eps=1e-5)
+                     if norm_with_bias else _BiasFreeChannelNorm(channels))
         self.x_axis_convs = nn.ModuleList(
             nn.Conv2d(channels, channels, (1, k), padding=(0, k // 2), groups=channels)
             for k in self.kernel_sizes)

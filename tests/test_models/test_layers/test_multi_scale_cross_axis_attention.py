@@ -2,6 +2,7 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
+from mmseg_fusion.models.layers import ChannelsFirstLayerNorm
 from tests.helpers import assert_every_parameter_gets_grad
 
 
@@ -21,7 +22,9 @@ def test_structure_follows_arguments():
     module = build(num_heads=2, kernel_sizes=(3, 5), norm_with_bias=False)
     assert [c.kernel_size for c in module.x_axis_convs] == [(1, 3), (1, 5)]
     assert [c.kernel_size for c in module.y_axis_convs] == [(3, 1), (5, 1)]
-    assert module.norm.bias is None
+    assert [name for name, _ in module.norm.named_parameters()] == ['weight']
+    norm = build().norm
+    assert isinstance(norm, ChannelsFirstLayerNorm) and norm.eps == 1e-5
     assert not any('temperature' in name for name, _ in module.named_parameters())
 
 
@@ -32,11 +35,39 @@ def test_every_parameter_gets_grad(norm_with_bias):
     assert_every_parameter_gets_grad(module, out)
 
 
-def test_eval_is_deterministic():
-    module = build().eval()
-    x = torch.randn(1, 8, 11, 9)
+def test_default_state_dict_keys():
+    """Checkpoints keep loading: the parameter names are fixed."""
+    assert list(build(kernel_sizes=(3, 5)).state_dict()) == [
+        'norm.weight', 'norm.bias', 'x_axis_convs.0.weight', 'x_axis_convs.0.bias',
+        'x_axis_convs.1.weight', 'x_axis_convs.1.bias', 'y_axis_convs.0.weight',
+        'y_axis_convs.0.bias', 'y_axis_convs.1.weight', 'y_axis_convs.1.bias',
+        'project_out.weight', 'project_out.bias'
+    ]
+    assert list(build(kernel_sizes=(3, ), norm_with_bias=False).state_dict()) == [
+        'norm.weight', 'x_axis_convs.0.weight', 'x_axis_convs.0.bias',
+        'y_axis_convs.0.weight', 'y_axis_convs.0.bias', 'project_out.weight',
+        'project_out.bias'
+    ]
+
+
+def test_bias_free_norm_by_hand():
+    """Restormer's BiasFree norm: x / sqrt(var_C(x) + 1e-5) * weight, no mean."""
+    norm = build(norm_with_bias=False).norm
     with torch.no_grad():
-        assert torch.equal(module(x), module(x))
+        norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 8, 5, 6) + 3
+    var = x.var(1, keepdim=True, unbiased=False)
+    torch.testing.assert_close(norm(x), x / torch.sqrt(var + 1e-5) *
+                               norm.weight[:, None, None])
+
+
+@pytest.mark.parametrize('spatial_dims', [3, 1])
+def test_volumes_are_refused(spatial_dims):
+    """The cross-axis attention is defined on the two axes of an image."""
+    with pytest.raises(ValueError, match=r'spatial_dims must be 2.*2-D only'):
+        build(spatial_dims=spatial_dims)
+    with pytest.raises(ValueError, match=r'\(N, C, H, W\)'):
+        build()(torch.randn(1, 8, 4, 9, 9))
 
 
 def test_zero_projection_returns_input():
