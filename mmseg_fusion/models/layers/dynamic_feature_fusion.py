@@ -3,8 +3,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ..utils.checks import (check_choice, check_feature_map, check_positive_int,
-                            check_same_shape)
+from ..utils.checks import check_feature_map, check_positive_int, check_same_shape
+from .nd_utils import check_spatial_dims, conv_nd
 
 
 @MODELS.register_module()
@@ -21,6 +21,8 @@ class DynamicFeatureFusion(nn.Module):
         z = z * sigmoid(conv_atten(avg_pool(z)))
         out = conv_redu(z) * sigmoid(conv1(x) + conv2(skip))
 
+    It has no norm and no activation besides its sigmoid gates.
+
     Args:
         channels (int): channels C of each input (and of the output).
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
@@ -35,8 +37,8 @@ class DynamicFeatureFusion(nn.Module):
     def __init__(self, channels: int, spatial_dims: int = 2) -> None:
         super().__init__()
         self.channels = check_positive_int('channels', channels)
-        self.spatial_dims = check_choice('spatial_dims', spatial_dims, (2, 3))
-        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        conv = conv_nd(spatial_dims)
         self.conv_atten = conv(2 * channels, 2 * channels, 1, bias=False)
         self.conv_redu = conv(2 * channels, channels, 1, bias=False)
         self.conv1 = conv(channels, 1, 1)

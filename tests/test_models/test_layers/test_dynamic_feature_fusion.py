@@ -3,6 +3,7 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d
 
 
 def build(channels=8, spatial_dims=2):
@@ -29,11 +30,17 @@ def test_every_parameter_gets_grad(spatial_dims, shape):
     assert_every_parameter_gets_grad(block, block(x, skip))
 
 
-def test_eval_is_deterministic():
-    block = build().eval()
-    x, skip = torch.randn(2, 8, 9, 7), torch.randn(2, 8, 9, 7)
-    with torch.no_grad():
-        torch.testing.assert_close(block(x, skip), block(x, skip), rtol=0, atol=0)
+def test_default_state_dict_keys():
+    """Checkpoints keep loading: the parameter names are fixed."""
+    assert list(build().state_dict()) == [
+        'conv_atten.weight', 'conv_redu.weight', 'conv1.weight', 'conv1.bias',
+        'conv2.weight', 'conv2.bias'
+    ]
+
+
+def test_3d_on_repeated_slices_equals_2d():
+    x, skip = torch.randn(2, 8, 6, 5), torch.randn(2, 8, 6, 5)
+    assert_3d_repeats_2d(build(), build(spatial_dims=3), [x, skip], depths=(3, 3))
 
 
 @pytest.mark.parametrize('spatial_dims, shape', [(2, (2, 8, 5, 6)),
