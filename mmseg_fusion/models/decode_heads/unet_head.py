@@ -8,6 +8,7 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
+from ..layers.nd_utils import check_block_spatial_dims
 from ..utils import (check_block_cfg, check_choice, check_positive_int,
                      check_stage_inputs)
 
@@ -29,7 +30,8 @@ class UNetHead(BaseDecodeHead):
     ``dict(type='MultiScaleSelectiveFusion', num_inputs=2)`` builds one pairwise block
     per step with ``channels`` set to the skip's channels, called as
     ``block(decoder_feature, skip)`` on two maps of equal shape; it must return one map
-    of that shape.
+    of that shape. The head is 2-D: a block config with ``spatial_dims`` other than 2
+    is refused when the head is built.
 
     Args:
         in_channels (Sequence[int]): channels of the selected encoder stages, shallowest
@@ -37,7 +39,8 @@ class UNetHead(BaseDecodeHead):
         channels (int, optional): channels of the last decoder step, fed to
             ``cls_seg``. None uses ``in_channels[0]``.
         skip_fusion (dict, optional): config of the pairwise fusion block, without
-            ``channels``; None means concatenation.
+            ``channels`` and 2-D (``spatial_dims`` unset or 2); None means
+            concatenation.
         in_index (Sequence[int], optional): indices of the selected stages in the
             backbone output, one per ``in_channels`` entry. None selects
             ``0 .. len(in_channels) - 1``.
@@ -75,13 +78,13 @@ class UNetHead(BaseDecodeHead):
                              f'stage indices (one per in_channels), got {in_index!r}')
         if skip_fusion is not None:
             check_block_cfg('skip_fusion', skip_fusion, owner='UNetHead')
+            check_block_spatial_dims('skip_fusion', skip_fusion, owner='UNetHead')
         super().__init__(
             in_channels,
             channels,
             in_index=in_index,
             input_transform=input_transform,
             **kwargs)
-        self.skip_fusion = skip_fusion
 
         self.projections = nn.ModuleList()
         self.fusions = nn.ModuleList() if skip_fusion is not None else None
@@ -94,8 +97,10 @@ class UNetHead(BaseDecodeHead):
             if skip_fusion is None:
                 fused_channels = 2 * skip_channels
             else:
-                self.fusions.append(
-                    MODELS.build(dict(skip_fusion, channels=skip_channels)))
+                fusion = MODELS.build(dict(skip_fusion, channels=skip_channels))
+                check_block_spatial_dims(
+                    'skip_fusion', skip_fusion, owner='UNetHead', block=fusion)
+                self.fusions.append(fusion)
                 fused_channels = skip_channels
             self.decoder_convs.append(
                 nn.Sequential(

@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
+from ..layers.nd_utils import check_block_spatial_dims
 from ..utils import (check_block_cfg, check_feature_map, check_positive_int,
                      check_same_shape)
 
@@ -21,12 +22,13 @@ class StageRefineNeck(BaseModule):
     ``block_cfg`` with ``channels=in_channels[i]``. A block that returns a tuple (or
     list) of same-shaped tensors, such as ``JointChannelSpatialAttention``'s
     ``(channel_out, spatial_out)``, contributes their sum. Every block output must have
-    its input's shape.
+    its input's shape. The neck is 2-D: a block config with ``spatial_dims`` other
+    than 2 is refused when the neck is built.
 
     Args:
         in_channels (Sequence[int]): channels of each backbone stage.
-        block_cfg (dict): config of the refinement block, without ``channels``, e.g.
-            ``dict(type='SAFM')`` or ``dict(type='OSRAttention', num_heads=4)``.
+        block_cfg (dict): config of the 2-D refinement block, without ``channels``,
+            e.g. ``dict(type='SAFM')`` or ``dict(type='OSRAttention', num_heads=4)``.
         stages (Sequence[int], optional): indices of the stages to refine, each in
             ``[0, len(in_channels))``, no repeats. None refines every stage.
         residual (bool): add each refined stage's input back to the block output.
@@ -51,6 +53,7 @@ class StageRefineNeck(BaseModule):
         for stage_channels in in_channels:
             check_positive_int('in_channels[i]', stage_channels)
         check_block_cfg('block_cfg', block_cfg, owner='StageRefineNeck')
+        check_block_spatial_dims('block_cfg', block_cfg, owner='StageRefineNeck')
         num_stages = len(in_channels)
         if stages is None:
             stages = tuple(range(num_stages))
@@ -70,6 +73,9 @@ class StageRefineNeck(BaseModule):
             str(i): MODELS.build(dict(block_cfg, channels=in_channels[i]))
             for i in self.stages
         })
+        for block in self.blocks.values():
+            check_block_spatial_dims(
+                'block_cfg', block_cfg, owner='StageRefineNeck', block=block)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.in_channels):

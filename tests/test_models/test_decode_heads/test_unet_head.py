@@ -142,6 +142,35 @@ def test_invalid_arguments(kwargs, message):
         build_head(**kwargs)
 
 
+@MODELS.register_module(name='UNetHeadTestVolumeFusion', force=True)
+class VolumeFusion(nn.Module):
+    """Test block that is 3-D by default (no spatial_dims in its config)."""
+    spatial_dims = 3
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+
+    def forward(self, x, skip):
+        return x + skip
+
+
+@pytest.mark.parametrize('skip_fusion', [
+    dict(block, spatial_dims=3) for block in PAIRWISE_BLOCKS
+] + [dict(type='UNetHeadTestVolumeFusion')])
+def test_3d_skip_fusion_is_refused_at_build_time(skip_fusion):
+    """The head is 2-D: a 3-D block could be built but never run."""
+    with pytest.raises(ValueError, match=r'skip_fusion must build a 2-D block: '
+                       r'UNetHead is 2-D and expects spatial_dims=2, got '
+                       r'spatial_dims=3'):
+        build_head(skip_fusion=skip_fusion)
+
+
+def test_2d_block_norm_cfg_reaches_the_fusions():
+    head = build_head(skip_fusion=dict(type='MultiScaleSelectiveFusion', num_inputs=2,
+                                       spatial_dims=2, norm_cfg=dict(type='SyncBN')))
+    assert all(isinstance(f.project[1], nn.SyncBatchNorm) for f in head.fusions)
+
+
 def test_invalid_inputs():
     head = build_head()
     feats = stage_features(1, (32, 32), (4, 8, 16))

@@ -140,6 +140,29 @@ def test_invalid_arguments(kwargs, message):
         build_neck(**kwargs)
 
 
+@MODELS.register_module(name='StageRefineNeckTestVolume', force=True)
+class VolumeBlock(nn.Module):
+    """Test block that is 3-D by default (no spatial_dims in its config)."""
+    spatial_dims = 3
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.parametrize('block_cfg', [
+    dict(block, spatial_dims=3) for block in SINGLE_INPUT_BLOCKS
+] + [dict(type='StageRefineNeckTestVolume')])
+def test_3d_block_is_refused_at_build_time(block_cfg):
+    """The neck is 2-D: a 3-D block could be built but never run."""
+    with pytest.raises(ValueError, match=r'block_cfg must build a 2-D block: '
+                       r'StageRefineNeck is 2-D and expects spatial_dims=2, got '
+                       r'spatial_dims=3'):
+        build_neck(block_cfg=block_cfg)
+
+
 def test_invalid_inputs():
     stages = encoder_stages(1, (32, 32))
     neck = build_neck()
