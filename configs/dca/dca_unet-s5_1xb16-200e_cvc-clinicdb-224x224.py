@@ -1,13 +1,10 @@
 # U-Net + DCA ("Dual Cross-Attention for Medical Image Segmentation", Ates et al.,
-# 2023) on CVC-ClinicDB: the U-Net baseline with its four skip connections refined
-# by one dual cross-attention block (as dca_unet-s5_1xb16-200e_kvasir-seg-224x224.py).
-_base_ = './unet_unet-s5_1xb16-200e_cvc-clinicdb-224x224.py'
-model = dict(
-    neck=dict(
-        type='DCANeck',
-        in_channels=[32, 64, 128, 256, 512],
-        in_index=[0, 1, 2, 3],
-        patch_size=28,
-        channel_heads=[1, 1, 1, 1],
-        spatial_heads=[4, 4, 4, 4],
-        num_blocks=1))
+# 2023) on CVC-ClinicDB: the U-Net baseline
+# (unet_unet-s5_1xb16-200e_cvc-clinicdb-224x224.py) with its four skip connections
+# refined by one dual cross-attention block (../_base_/models/dca_unet.py).
+_base_ = [
+    '../_base_/models/dca_unet.py', '../_base_/datasets/cvc_clinicdb_224.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_200e_adam.py'
+]
+# Epoch-based schedule: log by epoch.
+log_processor = dict(by_epoch=True)

@@ -1,5 +1,6 @@
-"""The MCANet, SegNeXt-baseline and demo configs build, follow the paper's recipe, read
-their data through the real pipelines and train."""
+"""The MCANet (configs/mcanet), SegNeXt-baseline (configs/segnext) and demo configs
+build, follow the paper's recipe, read their data through the real pipelines and
+train."""
 import math
 import os.path as osp
 import shutil
@@ -17,8 +18,9 @@ from tests.scripts import load_script
 
 generate_synthetic_polyps = load_script('tools/misc/generate_synthetic_polyps.py')
 
-MCANET_CONFIGS = config_paths('mcanet')
-DEMO_CONFIGS = config_paths('demo')
+# MCANet and its SegNeXt baselines share the MSCAN encoder and the recipe.
+MCANET_CONFIGS = config_paths('mcanet', 'segnext')
+DEMO_CONFIGS = [p for p in config_paths('demo') if 'mcanet' in osp.basename(p)]
 POLYP_CONFIGS = [
     p for p in MCANET_CONFIGS if 'synapse' not in osp.basename(p)
 ]
@@ -43,13 +45,14 @@ def name(path):
 
 
 def test_the_expected_configs_exist():
-    names = {name(p) for p in MCANET_CONFIGS}
+    names = {osp.relpath(p, osp.join(REPO, 'configs')) for p in MCANET_CONFIGS}
     for dataset in ('kvasir-seg', 'cvc-clinicdb', 'pranet-polyp'):
         for variant in 'tsb':
-            assert (f'mcanet_mscan-{variant}_1xb8-adamw-80k_{dataset}-224x224.py'
+            assert (f'mcanet/mcanet_mscan-{variant}_1xb8-adamw-80k_{dataset}-224x224.py'
                     in names)
-        assert f'segnext_mscan-t_1xb8-adamw-80k_{dataset}-224x224.py' in names
-    assert 'mcanet_mscan-t_1xb8-adamw-80k_synapse-224x224.py' in names
+        assert f'segnext/segnext_mscan-t_1xb8-adamw-80k_{dataset}-224x224.py' in names
+    assert 'mcanet/mcanet_mscan-t_1xb8-adamw-80k_synapse-224x224.py' in names
+    assert not [n for n in names if n.startswith('mcanet/segnext')]  # moved
     assert len(DEMO_CONFIGS) == 1
 
 
@@ -186,12 +189,12 @@ def test_pranet_tests_five_sets_and_reports_each(tmp_path):
 
 
 @pytest.mark.parametrize('config', [
-    'mcanet_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py',
-    'segnext_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py',
-    'mcanet_mscan-t_1xb8-adamw-80k_synapse-224x224.py',
+    'mcanet/mcanet_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py',
+    'segnext/segnext_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py',
+    'mcanet/mcanet_mscan-t_1xb8-adamw-80k_synapse-224x224.py',
 ])
 def test_config_trains_two_iterations(config, tmp_path):
-    cfg = load_config(osp.join(REPO, 'configs/mcanet', config))
+    cfg = load_config(osp.join(REPO, 'configs', config))
     losses = train_tiny(cfg, str(tmp_path), iters=2, size=64)
     assert len(losses) == 2
     assert np.isfinite(losses).all()

@@ -14,7 +14,7 @@ from tests.config_smoke import REPO, config_paths
 
 # The 2-D configs: the volumetric ones (crop D x H x W, e.g. the 3-D demo) have their
 # own test-time path (sliding-window inference).
-CONFIGS = [p for p in config_paths('mcanet', 'dca', 'hff', 'blocks', 'demo')
+CONFIGS = [p for p in config_paths('mcanet', 'segnext', 'dca', 'hff', 'blocks', 'demo')
            if not re.search(r'\d+x\d+x\d+\.py$', p)]
 
 
@@ -40,7 +40,7 @@ def sample(tmp_path_factory):
 
 
 def test_every_2d_config_is_covered():
-    assert len(CONFIGS) == 28  # mcanet 13, dca 5, hff 2, blocks 7, demo 1
+    assert len(CONFIGS) == 28  # mcanet 10, segnext 3, dca 5, hff 2, blocks 7, demo 1
 
 
 @pytest.mark.parametrize('path', CONFIGS,

@@ -5,78 +5,43 @@
 # (SRC holds the extracted TrainDataset/ and TestDataset/), which writes
 # img_dir/train/NAME.png, img_dir/test/SUBSET/NAME.png and the same under ann_dir/
 # (masks {0, 1}).
-# One tools/test.py run scores the five test sets: the test set is a ConcatDataset of
-# five PolypDatasets whose samples carry 'subset', which PackSegInputs passes on and
-# MedicalMetric reports per name (Kvasir/mDice, CVC-300/mDice, ...). The benchmark has
-# no validation split, so validation also runs on the test sets, as in the MCANet
-# configs: do not select checkpoints by it.
-# Pipeline of the MCANet polyp configs (haoshao-nku/medical_seg, polypseg.py): random
+# The pipelines are Kvasir-SEG's (kvasir_seg.py, the MCANet polyp pipeline): random
 # rescale of a 512 x 512 scale by 0.5-2.0, a 224 x 224 random crop with
 # cat_max_ratio 0.75, flip and photometric distortion; testing resizes to fit
 # 512 x 512 and scores at the original size.
-dataset_type = 'PolypDataset'
+# One tools/test.py run scores the five test sets: the test set is a ConcatDataset of
+# five PolypDatasets whose samples carry 'subset', which PackSegInputs passes on (the
+# test pipelines below are Kvasir-SEG's with 'subset' in its meta_keys) and
+# MedicalMetric reports per name (Kvasir/mDice, CVC-300/mDice, ...). The benchmark
+# has no validation split, so validation also runs on the test sets, as in the
+# MCANet configs: do not select checkpoints by it.
+_base_ = './kvasir_seg.py'
 data_root = 'data/pranet_polyp'
 test_subsets = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB',
                 'CVC-300')
-img_scale = (512, 512)
-crop_size = (224, 224)
 meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
              'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'subset')
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(
-        type='RandomResize',
-        scale=img_scale,
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    # annotations are loaded after Resize: they are scored at the original size
-    dict(type='LoadAnnotations'),
+    *_base_.test_pipeline[:-1],
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    _base_.tta_pipeline[0],
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal'),
-            ],
-            [dict(type='LoadAnnotations')],
+            *_base_.tta_pipeline[1].transforms[:-1],
             [dict(type='PackSegInputs', meta_keys=meta_keys)],
         ]),
 ]
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-        pipeline=train_pipeline))
+train_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
+        _delete_=True,
         type='ConcatDataset',
         datasets=[
             dict(
-                type=dataset_type,
+                type=_base_.dataset_type,
                 data_root=data_root,
                 subset=subset,
                 data_prefix=dict(
@@ -84,8 +49,9 @@ test_dataloader = dict(
                     seg_map_path=f'ann_dir/test/{subset}'),
                 pipeline=test_pipeline) for subset in test_subsets
         ]))
-val_dataloader = test_dataloader
-# Per-image Dice, IoU and HD95 averaged over images (the polyp papers' mDice, mIoU),
-# over all test images and per test set.
-val_evaluator = dict(type='MedicalMetric')
-test_evaluator = val_evaluator
+# Its own dict (mmengine consumes _delete_ while merging), the same test sets.
+val_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='ConcatDataset',
+        datasets=test_dataloader['dataset']['datasets']))
