@@ -56,7 +56,7 @@ def load_run_config(config: str,
       close matches, instead of being added and ignored.
     - Overriding the top-level ``data_root`` moves everything that pointed into the
       config's data_root (every dataset's ``data_root``, which the config copied when
-      it was parsed, and paths inside it such as a metric's ``spacing_file``) to the
+      it was parsed, and any other path inside it, e.g. a metric's output file) to the
       new folder; keys that ``cfg_options`` sets explicitly are kept as given.
     - Every dataloader's ``num_workers`` is lowered to the number of CPUs this
       process may use (PyTorch warns, and may stall, with more workers than CPUs).
