@@ -150,3 +150,82 @@ def straight_and_resumed(config: str, root, total: int, split: int,
           resume=True)
     name = f'{unit}_{total}.pth'
     return osp.join(straight, name), osp.join(resumed, name)
+
+
+CONFIG_3D = '''
+custom_imports = dict(imports=['mmseg_fusion'], allow_failed_imports=False)
+default_scope = 'mmseg'
+data_root = {data_root!r}
+crop = (16, 16, 16)
+train_pipeline = [
+    dict(type='LoadVolumeFromFile'),
+    dict(type='MONAITransform', transform='Orientationd', axcodes='RAS'),
+    dict(type='MONAITransform', transform='ScaleIntensityRanged', keys='img',
+         a_min=-175.0, a_max=250.0, b_min=0.0, b_max=1.0, clip=True),
+    dict(type='MONAITransform', transform='SpatialPadd', spatial_size=crop),
+    dict(type='MONAITransform', transform='RandCropByPosNegLabeld',
+         label_key='gt_seg_map', spatial_size=crop, pos=1, neg=1, num_samples=1,
+         image_key='img', image_threshold=0),
+    dict(type='MONAITransform', transform='RandFlipd', prob=0.5, spatial_axis=0),
+    dict(type='MONAITransform', transform='RandFlipd', prob=0.5, spatial_axis=2),
+    dict(type='MONAITransform', transform='RandShiftIntensityd', keys='img',
+         offsets=0.1, prob=0.5),
+    dict(type='PackVolumeInputs'),
+]
+train_dataloader = dict(
+    batch_size=2, num_workers={num_workers}, persistent_workers={persistent},
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='BTCVDataset', data_root=data_root, split='train',
+                 pipeline=train_pipeline))
+model = dict(
+    type='VolumeEncoderDecoder',
+    data_preprocessor=dict(type='VolumeDataPreProcessor'),
+    backbone=dict(type='DNetEncoder', in_channels=1, widths=(4, 8, 8, 16),
+                  depths=(1, 1, 1, 1), salience_channels=2, drop_path_rate=0.2),
+    decode_head=dict(type='DFF3DHead', in_channels=(2, 4, 8, 8, 16),
+                     num_classes=14, depths=(1, 1, 1), deep_supervision=True),
+    train_cfg=dict(),
+    test_cfg=dict(mode='slide', patch_size=crop, overlap=0.5, sw_batch_size=2))
+optim_wrapper = dict(type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=3e-3, weight_decay=1e-5))
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                        end=10)]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=4)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork'),
+               dist_cfg=dict(backend='nccl'))
+log_processor = dict(by_epoch=False)
+log_level = 'WARNING'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=True)
+'''
+
+
+def write_synthetic_ct(root, num_cases: int = 2, shape=(40, 40, 20)) -> str:
+    """Synthetic CT cases (tools/misc/generate_synthetic_ct.py) converted to the BTCV
+    layout (tools/dataset_converters/btcv.py --protocol all) under ``root``."""
+    converted = osp.join(str(root), 'synthetic_ct_btcv')
+    if not osp.isdir(converted):
+        raw = osp.join(str(root), 'synthetic_ct_raw')
+        load_script('tools/misc/generate_synthetic_ct.py').main(
+            ['--out', raw, '--num-cases', str(num_cases), '--shape',
+             *map(str, shape)])
+        load_script('tools/dataset_converters/btcv.py').main(
+            [raw, '-o', converted, '--protocol', 'all', '--no-unlabelled'])
+    return converted
+
+
+def write_3d_config(tmp_path, num_workers: int = 0, persistent: bool = False,
+                    hooks: str = HOOKS) -> str:
+    """A tiny D-Net on 16^3 crops of synthetic CT, MONAI random transforms."""
+    data_root = write_synthetic_ct(tmp_path)
+    config = tmp_path / f'tiny_3d_{uuid.uuid4().hex[:6]}.py'
+    config.write_text(CONFIG_3D.format(data_root=data_root, num_workers=num_workers,
+                                       persistent=persistent) + hooks)
+    return str(config)
