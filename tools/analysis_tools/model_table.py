@@ -681,6 +681,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, REPO)
     from mmseg_fusion.utils import run_cli
     run_cli(main)
