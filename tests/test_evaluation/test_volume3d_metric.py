@@ -134,6 +134,7 @@ def test_monai_convention_agrees_with_monai_functions(tmp_path):
     from monai.metrics import (compute_dice, compute_hausdorff_distance,
                                compute_surface_dice)
     samples = _two_cases()
+    _fresh_message_hub()  # no loop stage left by an earlier test's runner
     metric = _metric(empty_convention='monai', hd95_method='monai',
                      csv_dir=str(tmp_path))
     metric.process({}, samples)
