@@ -12,6 +12,7 @@ import os.path as osp
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
@@ -33,6 +34,16 @@ needs_ct = pytest.mark.skipif(
     not (CT_IMAGE.is_file() and CT_LABEL.is_file()),
     reason=f'the real CT sample is absent from {CT_SAMPLE} (../shared/data beside the '
     'clone, or MMSEG_FUSION_SHARED_DATA)')
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: where the 2 cores are shared with other jobs, PyTorch's
+    default (a thread per core) made these 3-D runs 5-50 times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def convert(tmp_path) -> str:
@@ -163,6 +174,10 @@ def tiny_config(path, data_root: str) -> str:
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', by_epoch=False, interval=ITERS)
     cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+    # mmseg's runtime names its visualizer 'visualizer': in a process that already
+    # built one (an earlier test's runner) that instance, with its log folder, would
+    # be reused. Without a name the runner names it after this run.
+    cfg.visualizer.pop('name')
     move_data_root(cfg, cfg.data_root, data_root)
     cfg.data_root = data_root
     cfg.dump(str(path))
