@@ -13,7 +13,7 @@ from mmseg.registry import METRICS
 from PIL import Image
 from prettytable import PrettyTable
 
-from ...models.utils.checks import check_choice
+from ...utils.checks import check_choice
 from ..functional import (dice_score, hd95, iou_score, mean_skip_nan,
                           precision_recall)
 

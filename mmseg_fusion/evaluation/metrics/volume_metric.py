@@ -13,7 +13,7 @@ from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from ...models.utils.checks import check_choice
+from ...utils.checks import check_choice
 from ..functional import dice_score, hd95, mean_skip_nan
 from .medical_metric import PredictionWriterMixin, read_label_map
 

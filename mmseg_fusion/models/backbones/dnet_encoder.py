@@ -10,7 +10,7 @@ from mmseg.registry import MODELS
 from ..layers.channels_first_layer_norm import ChannelsFirstLayerNorm
 from ..layers.dlk_block import DLKBlock
 from ..layers.salience_layer import SalienceLayer
-from ..utils import check_positive_int
+from ...utils import check_positive_int
 
 
 def _check_int_sequence(name: str, value, even: bool = False) -> Tuple[int, ...]:

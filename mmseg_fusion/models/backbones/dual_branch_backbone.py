@@ -5,7 +5,7 @@ import torch
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..utils import check_block_cfg, check_feature_map, check_positive_int
+from ...utils import check_block_cfg, check_feature_map, check_positive_int
 
 
 @MODELS.register_module()

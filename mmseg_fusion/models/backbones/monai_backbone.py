@@ -9,7 +9,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_int
 
 
 def monai_network_names() -> tuple:

@@ -7,7 +7,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..utils import check_choice, check_feature_map, check_positive_int
+from ...utils import check_choice, check_feature_map, check_positive_int
 
 
 @MODELS.register_module()

@@ -8,7 +8,7 @@ from mmcv.cnn import ConvModule
 from mmseg.registry import MODELS
 
 from ..layers import ChannelsFirstLayerNorm, DLKBlock, DynamicFeatureFusion
-from ..utils import check_choice, check_positive_int
+from ...utils import check_choice, check_positive_int
 from .volume_decode_head import VolumeDecodeHead
 
 

@@ -9,7 +9,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from ..layers.multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
-from ..utils import check_choice, check_positive_int, check_stage_inputs
+from ...utils import check_choice, check_positive_int, check_stage_inputs
 
 NUM_STAGES = 4
 

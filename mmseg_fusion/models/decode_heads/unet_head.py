@@ -9,8 +9,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
 from ..layers.nd_utils import check_block_spatial_dims
-from ..utils import (check_block_cfg, check_choice, check_positive_int,
-                     check_stage_inputs)
+from ...utils import (check_block_cfg, check_choice, check_positive_int,
+                      check_stage_inputs)
 
 
 @MODELS.register_module()

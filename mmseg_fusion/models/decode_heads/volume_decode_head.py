@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from mmseg.models.losses import accuracy
 from mmseg.registry import MODELS
 
-from ..utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_int
 
 # nnU-Net's loss: soft Dice without the background, over the whole batch, plus
 # cross-entropy averaged over the voxels not ignored (PyTorch's mean), both weighted 1.

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_positive_int
+from ...utils.checks import check_positive_int
 
 
 @MODELS.register_module()

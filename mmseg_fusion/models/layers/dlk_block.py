@@ -8,7 +8,7 @@ from mmcv.cnn import build_activation_layer
 from mmcv.cnn.bricks import DropPath
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_choice, check_feature_map, check_positive_int
+from ...utils.checks import check_choice, check_feature_map, check_positive_int
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .dlk_layer import DLKLayer
 

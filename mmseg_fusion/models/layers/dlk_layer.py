@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_choice, check_feature_map, check_positive_int
+from ...utils.checks import check_choice, check_feature_map, check_positive_int
 
 
 @MODELS.register_module()

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ..utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_int
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_cfg,
                        check_spatial_dims, conv_nd, linear_mode, to_size_tuple)

@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmcv.cnn.bricks.drop import DropPath
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int
 from .channel_attention import ChannelAttention
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_cfg,

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int
 from .multi_scale_selective_fusion import MultiScaleSelectiveFusion
 from .nd_utils import build_act, build_norm, check_spatial_dims, conv_nd
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 
 

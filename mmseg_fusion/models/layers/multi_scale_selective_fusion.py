@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_feature_map, check_positive_int, check_same_shape
+from ...utils.checks import check_feature_map, check_positive_int, check_same_shape
 from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_spatial_dims,
                        conv_nd)
 

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int
 from .nd_utils import adaptive_max_pool, build_act, check_spatial_dims, conv_nd
 
 

@@ -7,7 +7,7 @@ from mmcv.cnn import (ConvModule, build_activation_layer, build_conv_layer,
                       build_norm_layer)
 from mmseg.registry import MODELS
 
-from ..utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int
 
 
 def _check_cfg(name: str, cfg, optional: bool) -> None:

@@ -4,7 +4,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ..utils.checks import check_positive_int
+from ...utils.checks import check_positive_int
 from .nd_utils import build_norm, check_spatial_dims, conv_nd
 
 

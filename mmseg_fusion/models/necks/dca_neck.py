@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..layers.dual_cross_attention import DualCrossAttention
-from ..utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_int
 
 
 @MODELS.register_module()

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..layers.hff_block import HFFBlock
-from ..utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_int
 
 
 def _check_channel_list(name: str, value, length: Optional[int] = None) -> Tuple[int]:

@@ -7,8 +7,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..layers.nd_utils import check_block_spatial_dims
-from ..utils import (check_block_cfg, check_feature_map, check_positive_int,
-                     check_same_shape)
+from ...utils import (check_block_cfg, check_feature_map, check_positive_int,
+                      check_same_shape)
 
 
 @MODELS.register_module()

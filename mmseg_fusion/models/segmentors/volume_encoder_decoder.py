@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ...structures import VolumeData, VolumeSegDataSample
 from ..data_preprocessors import VolumeDataPreProcessor
-from ..utils.checks import check_choice, check_positive_int
+from ...utils.checks import check_choice, check_positive_int
 
 # test_cfg keys and their defaults (see VolumeEncoderDecoder's docstring).
 TEST_CFG_DEFAULTS = dict(
