@@ -10,6 +10,15 @@ Every converter writes one layout, read by ``mmseg_fusion.datasets.PolypDataset`
 The split lists hold names only, so they can serve as ``ann_file`` of the dataset.
 Masks are read as greyscale and thresholded (``>= 128`` is polyp): the JPEG masks of
 the public downloads are lossy and carry values between 0 and 255.
+
+Bad input (see the README's bad-data table): an unreadable or truncated image or
+mask, a mask of another size than its image, a mask that is not binary (label ids, a
+multi-class or soft mask) and an image without a mask stop the conversion with one
+``error: ...`` line naming the file; nothing is written (the output goes through a
+temporary folder). Greyscale frames become RGB, alpha channels are dropped, 16-bit
+files are scaled to 8 bits, 0/1 masks are kept as they are, empty masks are kept
+(frames without polyp, listed in ``splits/info.txt``), masks without an image are
+ignored.
 """
 import argparse
 import os
@@ -21,11 +30,16 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 import cv2
 import numpy as np
 from mmengine.utils import track_iter_progress
+from PIL import Image, UnidentifiedImageError
 
-from mmseg_fusion.utils import prepare_output_folder
+from .staging import staged_output
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 MASK_THRESHOLD = 128
+# A binary mask saved as JPEG has a thin seam of intermediate values along its
+# edges; more mid-grey pixels than this share means the mask is not binary.
+GREY_RANGE = (32, 223)
+MAX_GREY_SHARE = 0.05
 # Folders and files a converter owns inside its output folder; --force replaces them.
 OUTPUT_ENTRIES = ('img_dir', 'ann_dir', 'splits')
 
@@ -124,40 +138,123 @@ def split_train_val(pairs: Sequence[Pair],
         val=sorted(order[:val_num], key=lambda p: p.name))
 
 
+def check_complete(path: str, role: str) -> None:
+    """Refuse a truncated image file (cv2 decodes a truncated JPEG without an error,
+    filling the missing part with grey; Pillow notices).
+
+    Raises:
+        ValueError: naming the file and what is wrong with it.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except UnidentifiedImageError:
+        return  # a format Pillow does not know and cv2 decoded: nothing to check
+    except (OSError, SyntaxError) as error:
+        if 'truncated' in str(error):
+            raise ValueError(f'{role} {path} is damaged ({error}): expected a '
+                             'complete image file') from None
+
+
 def read_image(path: str) -> np.ndarray:
-    """An image file as an (H, W, 3) uint8 BGR array (the cv2 order)."""
+    """An image file as an (H, W, 3) uint8 BGR array (the cv2 order).
+
+    Greyscale frames become three equal channels, an alpha channel is dropped and
+    16-bit images are scaled to 8 bits (cv2's ``IMREAD_COLOR``).
+
+    Raises:
+        ValueError: the file cannot be decoded or is truncated (naming it).
+    """
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f'cannot read image {path}')
+        raise ValueError(f'cannot read image {path}: expected a PNG, JPEG, TIFF or '
+                         'BMP image file')
+    check_complete(path, 'image')
     return image
 
 
-def binarize_mask(mask: np.ndarray, threshold: int = MASK_THRESHOLD) -> np.ndarray:
-    """A greyscale mask as uint8 {0, 1}: 1 where the value is ``>= threshold``."""
+def binarize_mask(mask: np.ndarray, path: str,
+                  threshold: int = MASK_THRESHOLD) -> np.ndarray:
+    """A greyscale mask as uint8 {0, 1}.
+
+    A mask already holding only 0 and 1 is kept. Otherwise it must be an 8-bit-range
+    binary mask (0 and 255, or a JPEG's noisy version of it): 1 where the value is
+    ``>= threshold``.
+
+    Raises:
+        ValueError: the mask holds label ids (values other than 0/1 that all lie
+            below ``threshold``), or is not binary (more than
+            :data:`MAX_GREY_SHARE` of its pixels are mid-grey, between
+            :data:`GREY_RANGE`): e.g. a multi-class or soft mask. The message names
+            the file, the values found and what was expected.
+    """
+    values = np.unique(mask)
+    if values.size and values.max() <= 1:
+        return mask.astype(np.uint8)
+    if values.max() < threshold:
+        raise ValueError(
+            f'mask {path} holds the values {values[:10].tolist()}, all below the '
+            f'threshold {threshold}: expected a binary mask with values 0 and 255 '
+            '(or 0 and 1); class ids above 1 are not a binary polyp mask')
+    low, high = GREY_RANGE
+    grey = float(np.mean((mask > low) & (mask < high)))
+    if grey > MAX_GREY_SHARE:
+        shown = values[(values > low) & (values < high)][:10].tolist()
+        raise ValueError(
+            f'mask {path} is not binary: {grey:.1%} of its pixels lie between {low} '
+            f'and {high} (e.g. {shown}): expected values 0 and 255, where only JPEG '
+            f'noise (at most {MAX_GREY_SHARE:.0%} of the pixels) lies in between')
     return (mask >= threshold).astype(np.uint8)
 
 
 def read_mask(path: str, threshold: int = MASK_THRESHOLD) -> np.ndarray:
-    """A mask file read as greyscale and thresholded to an (H, W) uint8 {0, 1} array."""
-    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    """A mask file as an (H, W) uint8 {0, 1} array (:func:`binarize_mask`).
+
+    Colour masks are converted to grey (the public Kvasir-SEG masks are RGB JPEGs),
+    16-bit masks to 8 bits (value / 256; a 16-bit 0/1 mask stays 0/1).
+
+    Raises:
+        ValueError: the file cannot be decoded, is truncated, or is no binary mask.
+    """
+    mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if mask is None:
-        raise ValueError(f'cannot read mask {path}')
-    return binarize_mask(mask, threshold)
+        raise ValueError(f'cannot read mask {path}: expected a PNG, JPEG, TIFF or BMP '
+                         'image file')
+    check_complete(path, 'mask')
+    if mask.ndim == 3:
+        colour = cv2.COLOR_BGRA2GRAY if mask.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        mask = cv2.cvtColor(mask, colour)
+    if mask.dtype == np.uint16 and mask.max() > 1:
+        mask = (mask >> 8).astype(np.uint8)
+    elif mask.dtype != np.uint8:
+        if mask.dtype.kind not in 'ui' or mask.min() < 0 or mask.max() > 255:
+            raise ValueError(f'mask {path} is of type {mask.dtype} with values '
+                             f'{mask.min()}..{mask.max()}: expected 8-bit values')
+        mask = mask.astype(np.uint8)
+    return binarize_mask(mask, path, threshold)
 
 
-def write_pair(pair: Pair, out_dir: str, split: str) -> None:
+def write_pair(pair: Pair, out_dir: str, split: str) -> bool:
     """Write ``pair`` as ``img_dir/{split}/{name}.png`` (RGB) and
-    ``ann_dir/{split}/{name}.png`` ({0, 1})."""
+    ``ann_dir/{split}/{name}.png`` ({0, 1}); return whether the mask is empty (a
+    frame without polyp: kept, counted in ``splits/info.txt``).
+
+    Raises:
+        ValueError: an unreadable, truncated or non-binary file, or a mask of another
+            size than its image (naming both files and sizes).
+    """
     image = read_image(pair.image)
     mask = read_mask(pair.mask)
     if image.shape[:2] != mask.shape:
-        raise ValueError(f'image {pair.image} is {image.shape[:2]} but its mask '
-                         f'{pair.mask} is {mask.shape}')
+        raise ValueError(f'mask {pair.mask} is {mask.shape[1]}x{mask.shape[0]} (WxH) '
+                         f'but its image {pair.image} is {image.shape[1]}x'
+                         f'{image.shape[0]}: expected the same size')
     for sub, array in (('img_dir', image), ('ann_dir', mask)):
         path = osp.join(out_dir, sub, split, pair.name + '.png')
         os.makedirs(osp.dirname(path), exist_ok=True)
         if not cv2.imwrite(path, array):
             raise OSError(f'cannot write {path}')
+    return not mask.any()
 
 
 def write_splits(out_dir: str, splits: Dict[str, Sequence[Pair]], info: Dict) -> None:
@@ -178,12 +275,21 @@ def write_splits(out_dir: str, splits: Dict[str, Sequence[Pair]], info: Dict) ->
 def convert(splits: Dict[str, Sequence[Pair]], out_dir: str, force: bool,
             info: Dict) -> None:
     """Check the output folder, then write every split's pairs and the split files
-    (``info`` plus the mask threshold go to ``splits/info.txt``)."""
-    prepare_output_folder(out_dir, force, OUTPUT_ENTRIES)
-    for split, pairs in splits.items():
-        for pair in track_iter_progress(list(pairs)):
-            write_pair(pair, out_dir, split)
-    write_splits(out_dir, splits, dict(info, mask_threshold=MASK_THRESHOLD))
+    (``info``, the mask threshold and the empty masks go to ``splits/info.txt``).
+
+    Everything is written into a temporary folder beside ``out_dir`` and moved in at
+    the end (:mod:`.staging`): a bad file found half-way leaves ``out_dir`` as it
+    was.
+    """
+    with staged_output(out_dir, force, OUTPUT_ENTRIES) as staging:
+        empty = []
+        for split, pairs in splits.items():
+            for pair in track_iter_progress(list(pairs)):
+                if write_pair(pair, staging, split):
+                    empty.append(f'{split}/{pair.name}')
+        write_splits(staging, splits,
+                     dict(info, mask_threshold=MASK_THRESHOLD,
+                          empty_masks=f'{len(empty)} {" ".join(empty)}'.strip()))
 
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,8 @@ Both write one layout, read by ``BTCVDataset`` and ``AMOSDataset``::
 
 Nothing is written until every case's layout and header geometry are checked; the
 conversion then writes into a temporary folder beside the output and moves the entries
-in at the end, so a failure (a label id out of range found while converting) leaves the
-output folder as it was.
+in at the end (:mod:`.staging`), so a failure found while converting (a label id out
+of range, a truncated image or label) leaves the output folder as it was.
 """
 import gzip
 import json
@@ -19,15 +19,16 @@ import os
 import os.path as osp
 import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
+import zlib
+from typing import (Callable, ContextManager, Dict, List, NamedTuple, Optional,
+                    Sequence)
 
 import nibabel as nib
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmseg_fusion.utils import prepare_output_folder
+from .staging import output_is_taken as entries_taken
+from .staging import staged_output as staged_entries
 
 OUTPUT_ENTRIES = ('imagesTr', 'labelsTr', 'imagesTs', 'dataset.json')
 NIFTI_SUFFIXES = ('.nii.gz', '.nii')
@@ -104,7 +105,11 @@ def read_label_ids(path: str, volume: nib.spatialimages.SpatialImage) -> np.ndar
     Raises:
         ValueError: the file holds non-integer or negative values (naming them).
     """
-    data = np.asanyarray(volume.dataobj)
+    try:
+        data = np.asanyarray(volume.dataobj)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f'cannot read the voxels of label file {path}: {error}: '
+                         'expected a complete NIfTI file') from None
     if not np.issubdtype(data.dtype, np.integer):
         rounded = np.rint(data)
         fractional = data[rounded != data]
@@ -163,6 +168,36 @@ def relabel(path: str, data: np.ndarray, table: np.ndarray,
     return table[data]
 
 
+def check_complete(path: str, volume: nib.spatialimages.SpatialImage,
+                   chunk: int = 1 << 22) -> None:
+    """Check that a NIfTI file holds all the voxels its header announces, without
+    keeping them: a ``.nii.gz`` is decompressed as a stream (which also checks its
+    CRC), a ``.nii`` is measured.
+
+    Raises:
+        ValueError: the file is damaged or shorter than header offset + voxel bytes;
+            the message names the file and both sizes.
+    """
+    header = volume.header
+    expected = (int(header.get_data_offset()) +
+                int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
+    try:
+        if path.endswith('.gz'):
+            size = 0
+            with gzip.open(path, 'rb') as stream:
+                for block in iter(lambda: stream.read(chunk), b''):
+                    size += len(block)
+        else:
+            size = osp.getsize(path)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f'cannot read the voxels of {path}: {error}: expected a '
+                         'complete NIfTI file') from None
+    if size < expected:
+        raise ValueError(f'{path} is truncated: {size} bytes (uncompressed), its '
+                         f'header announces {expected} (shape {volume.shape}, '
+                         f'{header.get_data_dtype()})')
+
+
 def is_identity(table: np.ndarray) -> bool:
     """Whether a lookup table keeps every id."""
     return np.array_equal(table, np.arange(len(table)))
@@ -217,29 +252,13 @@ def ids_of(counts: np.ndarray) -> List[int]:
 
 def output_is_taken(out_dir: str, force: bool) -> None:
     """Refuse a non-empty ``out_dir`` without ``force`` (before anything is read)."""
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
-        prepare_output_folder(out_dir, force, OUTPUT_ENTRIES)  # raises FileExistsError
+    entries_taken(out_dir, force, OUTPUT_ENTRIES)
 
 
-@contextmanager
-def staged_output(out_dir: str, force: bool) -> Iterator[str]:
-    """Yield a temporary folder beside ``out_dir`` to write the entries into; on
-    success replace the entries of ``out_dir`` with them (``--force`` semantics of
-    :func:`prepare_output_folder`), on failure remove it and leave ``out_dir`` as is.
-    """
-    output_is_taken(out_dir, force)
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(out_dir))}.',
-                               suffix='.partial', dir=parent)
-    try:
-        yield staging
-        prepare_output_folder(out_dir, force, OUTPUT_ENTRIES)
-        for entry in OUTPUT_ENTRIES:
-            if osp.exists(osp.join(staging, entry)):
-                os.replace(osp.join(staging, entry), osp.join(out_dir, entry))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def staged_output(out_dir: str, force: bool) -> ContextManager[str]:
+    """:func:`~.staging.staged_output` of the volumetric layout's entries: a
+    temporary folder beside ``out_dir``, moved in on success, removed on failure."""
+    return staged_entries(out_dir, force, OUTPUT_ENTRIES)
 
 
 def write_cases(cases: Sequence[Case], staging: str, table: np.ndarray,
@@ -253,6 +272,7 @@ def write_cases(cases: Sequence[Case], staging: str, table: np.ndarray,
         os.makedirs(osp.join(staging, 'imagesTs'), exist_ok=True)
     for case in track_iter_progress(list(cases)):
         name = case.case_id + '.nii.gz'
+        check_complete(case.image, load_header(case.image))
         if case.label is None:
             write_nifti_copy(case.image, osp.join(staging, 'imagesTs', name))
             continue
