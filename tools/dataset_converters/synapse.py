@@ -12,18 +12,27 @@ columns from the patient's right (left of the image) to the patient's left.
 
     python tools/dataset_converters/synapse.py RAW_ROOT [-o data/synapse]
         [--train-cases N ...] [--test-cases N ...] [--label-map RAW:BTCV,...] [--force]
+
+Bad input stops the conversion with one ``error: ...`` line naming the file: a
+missing case, a NIfTI file that cannot be read (broken header, truncated voxels), a
+label of another shape or orientation than its image, negative or fractional label
+ids and, without ``--label-map``, ids outside BTCV's 0..13 (with a map, ids it does
+not list become background). The slices are written into a temporary folder beside
+the output and moved in at the end, so a failure leaves the output folder as it was.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import zlib
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.utils import track_iter_progress
 from PIL import Image
 
-from mmseg_fusion.utils import prepare_output_folder, run_cli
+from mmseg_fusion.datasets.converters.staging import output_is_taken, staged_output
+from mmseg_fusion.utils import run_cli
 from mmseg_fusion.utils.abdominal_labels import (BTCV_TO_SYNAPSE, NUM_BTCV_ORGANS,
                                                  TRANSUNET_TEST_CASES,
                                                  TRANSUNET_TRAIN_CASES, lookup_table,
@@ -151,29 +160,58 @@ def case_paths(training_dir: str, case_id: int) -> Tuple[str, str]:
             osp.join(training_dir, 'label', f'label{case_id:04d}.nii.gz'))
 
 
+def check_label_ids(path: str, ids: np.ndarray, label_map: Dict[int, int],
+                    strict: bool) -> None:
+    """With the default map (``strict``), refuse ids that are not BTCV's 0..13;
+    with a ``--label-map``, ids it does not list become background.
+
+    Raises:
+        ValueError: naming the file, the ids found and the ids expected.
+    """
+    if not strict or not ids.size:
+        return
+    present = np.unique(ids)
+    outside = present[present > max(label_map)]
+    if outside.size:
+        raise ValueError(f'label file {path} holds ids {outside[:10].tolist()} outside '
+                         f'0..{max(label_map)}: expected the BTCV ids (or pass '
+                         '--label-map)')
+
+
 def convert_case(nib, training_dir: str, case_id: int, split: str, out_dir: str,
-                 label_map: Dict[int, int]) -> List[float]:
-    """Write one case's slices; return its [row_mm, col_mm, slice_mm] spacing."""
+                 label_map: Dict[int, int], strict: bool) -> List[float]:
+    """Write one case's slices; return its [row_mm, col_mm, slice_mm] spacing.
+
+    Raises:
+        ValueError: a file cannot be read (broken header, truncated voxels), the label
+            is not on the image's grid, or holds negative, fractional or (``strict``)
+            unknown ids; the message names the file.
+    """
+    # nibabel is there (see _import_nibabel): the volume converters' checks import
+    from mmseg_fusion.datasets.converters.volume import load_header, read_label_ids
     case = f'case{case_id:04d}'
     img_path, label_path = case_paths(training_dir, case_id)
-    image = nib.load(img_path)
-    label = nib.load(label_path)
-    if image.shape != label.shape or len(image.shape) != 3:
-        raise ValueError(f'{case}: image shape {image.shape} and label shape '
-                         f'{label.shape} must be the same 3-D shape')
+    image, label = load_header(img_path), load_header(label_path)
+    if image.shape != label.shape:
+        raise ValueError(f'label {label_path} has shape {label.shape} but its image '
+                         f'{img_path} has shape {image.shape}: expected the same '
+                         'grid')
     axcodes = nib.aff2axcodes(image.affine)
     if nib.aff2axcodes(label.affine) != axcodes:
-        raise ValueError(f'{case}: label axis codes {nib.aff2axcodes(label.affine)} '
-                         f'differ from image axis codes {axcodes}')
+        raise ValueError(f'label {label_path} has the axis codes '
+                         f'{nib.aff2axcodes(label.affine)} but its image {img_path} '
+                         f'has {axcodes}: expected the same orientation')
     orientation = radiological_orientation(axcodes)
 
-    raw_labels = np.rint(label.get_fdata(dtype=np.float32))
-    if raw_labels.min() < 0:
-        raise ValueError(f'{case}: negative label id {raw_labels.min()} in '
-                         f'{label_path}')
+    raw_labels = read_label_ids(label_path, label)
+    check_label_ids(label_path, raw_labels, label_map, strict)
     lookup = lookup_table(label_map, int(raw_labels.max()), BTCV_TO_SYNAPSE)
     labels = orient(raw_labels, orientation)
-    hu = orient(image.get_fdata(dtype=np.float32), orientation)
+    try:
+        hu = orient(image.get_fdata(dtype=np.float32), orientation)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f'cannot read the voxels of image {img_path}: {error}: '
+                         'expected a complete NIfTI file') from None
 
     for index in range(hu.shape[2]):
         name = f'{case}_slice{index:03d}.png'
@@ -188,10 +226,8 @@ def convert_case(nib, training_dir: str, case_id: int, split: str, out_dir: str,
     return zooms
 
 
-def prepare_out_dir(out_dir: str, force: bool) -> None:
-    """Refuse a non-empty folder unless ``force`` (then clear what we write); make the
-    split folders."""
-    prepare_output_folder(out_dir, force, OUTPUTS)
+def make_split_dirs(out_dir: str) -> None:
+    """Make the split folders of the layout in ``out_dir``."""
     for sub in ('img_dir', 'ann_dir'):
         for split in ('train', 'val'):
             os.makedirs(osp.join(out_dir, sub, split), exist_ok=True)
@@ -227,6 +263,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'splits and spacing.json')
     args = parser.parse_args(argv)
 
+    args.strict_ids = args.label_map is None
     if args.label_map is None:
         args.label_map = {btcv: btcv for btcv in range(1, NUM_BTCV_ORGANS + 1)}
     else:
@@ -248,6 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the conversion; ``argv`` as on the command line (default: sys.argv)."""
     args = parse_args(argv)
     nib = _import_nibabel()
+    output_is_taken(args.out_dir, args.force, OUTPUTS)
     training_dir = find_training_dir(args.raw_root)
     jobs = [(case, 'train') for case in args.train_cases]
     jobs += [(case, 'val') for case in args.test_cases]
@@ -256,17 +294,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if missing:
         raise FileNotFoundError(f'missing input files: {missing}')
 
-    prepare_out_dir(args.out_dir, args.force)
-    spacing = {}
-    for case_id, split in track_iter_progress(jobs):
-        spacing[f'case{case_id:04d}'] = convert_case(
-            nib, training_dir, case_id, split, args.out_dir, args.label_map)
-
-    for split, cases in (('train', args.train_cases), ('val', args.test_cases)):
-        with open(osp.join(args.out_dir, 'splits', f'{split}.txt'), 'w') as file:
-            file.writelines(f'case{case:04d}\n' for case in cases)
-    with open(osp.join(args.out_dir, 'spacing.json'), 'w') as file:
-        json.dump(spacing, file, indent=1)
+    with staged_output(args.out_dir, args.force, OUTPUTS) as staging:
+        make_split_dirs(staging)
+        spacing = {}
+        for case_id, split in track_iter_progress(jobs):
+            spacing[f'case{case_id:04d}'] = convert_case(
+                nib, training_dir, case_id, split, staging, args.label_map,
+                args.strict_ids)
+        for split, cases in (('train', args.train_cases), ('val', args.test_cases)):
+            with open(osp.join(staging, 'splits', f'{split}.txt'), 'w') as file:
+                file.writelines(f'case{case:04d}\n' for case in cases)
+        with open(osp.join(staging, 'spacing.json'), 'w') as file:
+            json.dump(spacing, file, indent=1)
 
 
 if __name__ == '__main__':
