@@ -196,3 +196,12 @@ def check_block_cfg(name: str, cfg, owner: Optional[str] = None) -> None:
     if owner is not None and 'channels' in cfg:
         raise ValueError(f"{name} must not set 'channels': {owner} injects each "
                          f"stage's channels, got {cfg!r}")
+
+
+def check_cfg(name: str, cfg, optional: bool = True) -> None:
+    """Check an mmcv layer config: a dict with a 'type' key (or None if optional)."""
+    if cfg is None and optional:
+        return
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f"{name} must be a config dict with a 'type' key"
+                         f"{' or None' if optional else ''}, got {cfg!r}")

@@ -8,16 +8,10 @@ from mmcv.cnn import build_activation_layer
 from mmcv.cnn.bricks import DropPath
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_choice, check_feature_map, check_positive_int
+from ...utils.checks import check_cfg, check_feature_map, check_positive_int, check_rate
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .dlk_layer import DLKLayer
-
-
-def _check_fraction(name: str, value, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            low <= value < high):
-        raise ValueError(f'{name} must be a float in [{low}, {high}), got {value!r}')
-    return float(value)
+from .nd_utils import check_spatial_dims
 
 
 @MODELS.register_module()
@@ -70,19 +64,17 @@ class DLKBlock(nn.Module):
                  spatial_dims: int = 3) -> None:
         super().__init__()
         self.channels = check_positive_int('channels', channels)
-        self.spatial_dims = check_choice('spatial_dims', spatial_dims, (2, 3))
+        self.spatial_dims = check_spatial_dims(spatial_dims)
         if isinstance(mlp_ratio, bool) or not isinstance(
                 mlp_ratio, (int, float)) or int(channels * mlp_ratio) < 1:
             raise ValueError('mlp_ratio must be a positive number with int(channels * '
                              f'mlp_ratio) >= 1, got {mlp_ratio!r}')
-        drop_path = _check_fraction('drop_path', drop_path, 0., 1.)
+        drop_path = check_rate('drop_path', drop_path)
         if isinstance(layer_scale_init, bool) or not isinstance(
                 layer_scale_init, (int, float)) or layer_scale_init < 0:
             raise ValueError('layer_scale_init must be a float >= 0 (0 disables layer '
                              f'scale), got {layer_scale_init!r}')
-        if not isinstance(act_cfg, dict) or 'type' not in act_cfg:
-            raise ValueError(f"act_cfg must be a config dict with a 'type' key, got "
-                             f'{act_cfg!r}')
+        check_cfg('act_cfg', act_cfg, optional=False)
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         hidden = int(channels * mlp_ratio)
 

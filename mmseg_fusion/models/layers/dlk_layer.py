@@ -4,7 +4,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_choice, check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int
+from .nd_utils import check_spatial_dims
 
 
 @MODELS.register_module()
@@ -53,7 +54,7 @@ class DLKLayer(nn.Module):
         if channels % 2:
             raise ValueError(f'channels must be even (two branches of channels / 2), '
                              f'got {channels!r}')
-        self.spatial_dims = check_choice('spatial_dims', spatial_dims, (2, 3))
+        self.spatial_dims = check_spatial_dims(spatial_dims)
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         half = channels // 2
         self.proj = conv(channels, half, 1, bias=False)

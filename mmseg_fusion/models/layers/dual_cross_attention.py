@@ -6,10 +6,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils import check_feature_map, check_positive_int
+from ...utils.checks import (check_cfg, check_feature_map, check_int_or_tuple,
+                             check_positive_int, check_positive_ints)
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
-from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_cfg,
-                       check_spatial_dims, conv_nd, linear_mode, to_size_tuple)
+from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_spatial_dims,
+                       conv_nd, linear_mode)
 
 
 def _depthwise_projection(channels: int) -> nn.Conv1d:
@@ -179,13 +180,9 @@ class DualCrossAttention(nn.Module):
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  spatial_dims: int = 2) -> None:
         super().__init__()
-        if isinstance(in_channels, int) or not in_channels:
-            raise ValueError('in_channels must be a non-empty sequence of positive '
-                             f'ints, got {in_channels!r}')
-        for i, c in enumerate(in_channels):
-            check_positive_int(f'in_channels[{i}]', c)
+        in_channels = check_positive_ints('in_channels', in_channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
-        self.token_grid = to_size_tuple('patch_size', patch_size, spatial_dims)
+        self.token_grid = check_int_or_tuple('patch_size', patch_size, spatial_dims)
         check_cfg('norm_cfg', norm_cfg)
         check_cfg('act_cfg', act_cfg)
         check_positive_int('num_blocks', num_blocks)
@@ -218,11 +215,8 @@ class DualCrossAttention(nn.Module):
         """Default, length and (if the attention is used) divisibility checks."""
         if heads is None:
             heads = (default, ) * len(in_channels)
-        if isinstance(heads, int) or len(heads) != len(in_channels):
-            raise ValueError(f'{name} must have one entry per stage '
-                             f'(len(in_channels)={len(in_channels)}), got {heads!r}')
-        for i, h in enumerate(heads):
-            check_positive_int(f'{name}[{i}]', h)
+        heads = check_positive_ints(name, heads, len(in_channels),
+                                    what='one per in_channels stage')
         total = sum(in_channels)
         for i, (c, h) in enumerate(zip(in_channels, heads)):
             if used and (c % h or total % h):

@@ -8,11 +8,11 @@ import torch.nn as nn
 from mmcv.cnn.bricks.drop import DropPath
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_cfg, check_feature_map, check_positive_int, check_rate
 from .channel_attention import ChannelAttention
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
-from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_cfg,
-                       check_spatial_dims, conv_nd)
+from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_spatial_dims,
+                       conv_nd)
 from .spatial_attention import SpatialAttention
 
 
@@ -163,11 +163,7 @@ class HFFBlock(nn.Module):
         if global_channels // reduction < 1:
             raise ValueError(f'reduction must be <= global_channels={global_channels}, '
                              f'got {reduction}')
-        if (isinstance(drop_path_rate, bool)
-                or not isinstance(drop_path_rate, (int, float))
-                or not 0 <= drop_path_rate < 1):
-            raise ValueError(f'drop_path_rate must be a float in [0, 1), '
-                             f'got {drop_path_rate!r}')
+        check_rate('drop_path_rate', drop_path_rate)
         self.previous_channels = previous_channels
         if previous_channels is not None:
             check_positive_int('previous_channels', previous_channels)

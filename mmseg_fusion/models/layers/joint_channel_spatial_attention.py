@@ -8,10 +8,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_int_or_tuple, check_positive_int
 from .channel_attention import ChannelAttention
 from .nd_utils import (adaptive_avg_pool, build_act, check_spatial_dims, conv_nd,
-                       linear_mode, to_size_tuple)
+                       linear_mode)
 from .spatial_attention import SpatialAttention
 
 
@@ -70,7 +70,7 @@ class JointChannelSpatialAttention(nn.Module):
         super().__init__()
         self.channels = check_positive_int('channels', channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
-        self.grid_size = to_size_tuple('grid_size', grid_size, spatial_dims)
+        self.grid_size = check_int_or_tuple('grid_size', grid_size, spatial_dims)
         self.channel_mlp = ChannelAttention(
             channels, reduction, act_cfg=act_cfg, spatial_dims=spatial_dims)
         self.spatial_conv = SpatialAttention(

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_feature_map, check_positive_int, check_positive_ints
 from .multi_scale_selective_fusion import MultiScaleSelectiveFusion
 from .nd_utils import build_act, build_norm, check_spatial_dims, conv_nd
 
@@ -49,13 +49,7 @@ class MultiFeatureExtraction(nn.Module):
                  spatial_dims: int = 2) -> None:
         super().__init__()
         self.channels = check_positive_int('channels', channels)
-        if (isinstance(dilations, (str, bytes)) or not isinstance(dilations, Sequence)
-                or not dilations
-                or any(isinstance(d, bool) or not isinstance(d, int) or d < 1
-                       for d in dilations)):
-            raise ValueError('dilations must be a non-empty sequence of ints >= 1, '
-                             f'got {dilations!r}')
-        self.dilations = tuple(dilations)
+        self.dilations = check_positive_ints('dilations', dilations)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         conv = conv_nd(spatial_dims)
         self.branches = nn.ModuleList(

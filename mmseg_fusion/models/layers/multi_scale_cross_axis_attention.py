@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import (check_bool, check_feature_map, check_positive_int,
+                             check_positive_ints)
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 
 
@@ -93,14 +94,10 @@ class MultiScaleCrossAxisAttention(nn.Module):
         if channels % num_heads:
             raise ValueError(f'num_heads must divide channels={channels}, '
                              f'got {num_heads!r}')
-        if (isinstance(kernel_sizes, (str, bytes))
-                or not isinstance(kernel_sizes, Sequence) or not kernel_sizes
-                or any(isinstance(k, bool) or not isinstance(k, int) or k < 1
-                       or k % 2 == 0 for k in kernel_sizes)):
-            raise ValueError('kernel_sizes must be a non-empty sequence of odd ints '
-                             f'>= 1, got {kernel_sizes!r}')
-        if not isinstance(norm_with_bias, bool):
-            raise ValueError(f'norm_with_bias must be a bool, got {norm_with_bias!r}')
+        for i, k in enumerate(check_positive_ints('kernel_sizes', kernel_sizes)):
+            if k % 2 == 0:
+                raise ValueError(f'kernel_sizes[{i}] must be odd, got {kernel_sizes!r}')
+        check_bool('norm_with_bias', norm_with_bias)
         self.channels = channels
         self.num_heads = num_heads
         self.kernel_sizes = tuple(kernel_sizes)

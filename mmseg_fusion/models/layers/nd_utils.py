@@ -4,13 +4,14 @@ The blocks pick their convolution, pooling and interpolation here, and build the
 norm and activation from mmcv configs (``build_norm_layer``, ``build_activation_layer``)
 with the norm's dimensionality following ``spatial_dims``.
 """
-from typing import Optional, Sequence, Tuple, Type, Union
+from typing import Optional, Type
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 
+from ...utils.checks import check_cfg
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 
 SPATIAL_DIMS = (2, 3)
@@ -57,29 +58,6 @@ def adaptive_max_pool(x: torch.Tensor, output_size) -> torch.Tensor:
 def linear_mode(spatial_dims: int) -> str:
     """The linear interpolation mode of ``F.interpolate``: 'bilinear' or 'trilinear'."""
     return 'bilinear' if spatial_dims == 2 else 'trilinear'
-
-
-def to_size_tuple(name: str, value: Union[int, Sequence[int]],
-                  spatial_dims: int) -> Tuple[int, ...]:
-    """Return an int (every axis) or a sequence of ``spatial_dims`` ints >= 1 as a
-    tuple of ``spatial_dims`` ints, else raise naming ``name``."""
-    sizes = (value, ) * spatial_dims if isinstance(value, int) else value
-    if (not isinstance(sizes, (tuple, list)) or len(sizes) != spatial_dims
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
-                   for s in sizes)):
-        raise ValueError(f'{name} must be a positive int or a sequence of '
-                         f'{spatial_dims} positive ints (spatial_dims={spatial_dims}), '
-                         f'got {value!r}')
-    return tuple(sizes)
-
-
-def check_cfg(name: str, cfg, optional: bool = True) -> None:
-    """Check an mmcv layer config: a dict with a 'type' key (or None if optional)."""
-    if cfg is None and optional:
-        return
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise ValueError(f"{name} must be a config dict with a 'type' key"
-                         f"{' or None' if optional else ''}, got {cfg!r}")
 
 
 def norm_cfg_for(norm_cfg: dict, spatial_dims: int, name: str = 'norm_cfg') -> dict:
@@ -158,6 +136,6 @@ def check_block_spatial_dims(name: str,
 
 __all__ = [
     'SPATIAL_DIMS', 'adaptive_avg_pool', 'adaptive_max_pool', 'build_act', 'build_norm',
-    'check_block_spatial_dims', 'check_cfg', 'check_spatial_dims', 'conv_nd',
-    'linear_mode', 'norm_cfg_for', 'to_size_tuple'
+    'check_block_spatial_dims', 'check_spatial_dims', 'conv_nd', 'linear_mode',
+    'norm_cfg_for'
 ]

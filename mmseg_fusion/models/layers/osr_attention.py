@@ -6,8 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils import check_feature_map, check_positive_int
-from .nd_utils import build_act, build_norm, check_cfg, check_spatial_dims, conv_nd
+from ...utils.checks import check_cfg, check_feature_map, check_positive_int
+from .nd_utils import build_act, build_norm, check_spatial_dims, conv_nd
 
 
 @MODELS.register_module()

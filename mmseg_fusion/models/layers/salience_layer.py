@@ -7,15 +7,7 @@ from mmcv.cnn import (ConvModule, build_activation_layer, build_conv_layer,
                       build_norm_layer)
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
-
-
-def _check_cfg(name: str, cfg, optional: bool) -> None:
-    if cfg is None and optional:
-        return
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise ValueError(f"{name} must be a config dict with a 'type' key"
-                         f"{' or None' if optional else ''}, got {cfg!r}")
+from ...utils.checks import check_cfg, check_feature_map, check_positive_int
 
 
 @MODELS.register_module()
@@ -71,10 +63,10 @@ class SalienceLayer(nn.Module):
                 mlp_ratio, (int, float)) or int(channels * mlp_ratio) < 1:
             raise ValueError('mlp_ratio must be a positive number with int(channels * '
                              f'mlp_ratio) >= 1, got {mlp_ratio!r}')
-        _check_cfg('conv_cfg', conv_cfg, optional=False)
-        _check_cfg('norm_cfg', norm_cfg, optional=True)
-        _check_cfg('act_cfg', act_cfg, optional=True)
-        _check_cfg('mixer_act_cfg', mixer_act_cfg, optional=False)
+        check_cfg('conv_cfg', conv_cfg, optional=False)
+        check_cfg('norm_cfg', norm_cfg, optional=True)
+        check_cfg('act_cfg', act_cfg, optional=True)
+        check_cfg('mixer_act_cfg', mixer_act_cfg, optional=False)
         hidden = int(channels * mlp_ratio)
 
         self.conv = ConvModule(in_channels, channels, 3, padding=1, conv_cfg=conv_cfg,

@@ -7,7 +7,7 @@ from mmseg_fusion.models.layers.nd_utils import (adaptive_avg_pool, adaptive_max
                                                  build_act, build_norm,
                                                  check_block_spatial_dims,
                                                  check_spatial_dims, conv_nd,
-                                                 linear_mode, to_size_tuple)
+                                                 linear_mode)
 
 
 @pytest.mark.parametrize('spatial_dims, conv, mode', [(2, nn.Conv2d, 'bilinear'),
@@ -82,20 +82,6 @@ def test_bad_norm_cfg(spatial_dims, cfg, match):
 def test_bad_act_cfg():
     with pytest.raises(ValueError, match='act_cfg must be a config dict'):
         build_act('ReLU')
-
-
-@pytest.mark.parametrize('value, spatial_dims, expected', [
-    (4, 2, (4, 4)), (4, 3, (4, 4, 4)), ((1, 2), 2, (1, 2)), ([1, 2, 3], 3, (1, 2, 3))
-])
-def test_to_size_tuple(value, spatial_dims, expected):
-    assert to_size_tuple('grid_size', value, spatial_dims) == expected
-
-
-@pytest.mark.parametrize('value, spatial_dims', [(0, 2), ((2, 2), 3), ((2, 0), 2),
-                                                 ((2, True), 2), (2.0, 2), ('22', 2)])
-def test_bad_size_tuple(value, spatial_dims):
-    with pytest.raises(ValueError, match=f'grid_size must be .* {spatial_dims} '):
-        to_size_tuple('grid_size', value, spatial_dims)
 
 
 class _Volumetric(nn.Module):
