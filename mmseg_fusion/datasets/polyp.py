@@ -5,6 +5,8 @@ import mmengine.fileio as fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from .slice_checks import check_data_list
+
 
 @DATASETS.register_module()
 class PolypDataset(BaseSegDataset):
@@ -28,6 +30,12 @@ class PolypDataset(BaseSegDataset):
         subset (str, optional): name of the data source (e.g. 'Kvasir'); when given,
             every data info carries ``subset=<name>`` for per-subset metrics (add
             'subset' to the ``meta_keys`` of ``PackSegInputs``). Default: None.
+        check_files (bool): when the dataset is built, open every image and decode
+            every mask (:func:`~.slice_checks.check_slice_pair`), so an unreadable
+            or truncated file, a mask of another size than its image, a colour mask
+            or mask values other than 0 and 1 are an error naming the file before
+            training starts (with ``BinarizeSegMap`` in the pipeline masks may hold
+            any 8-bit values). Default: True.
         **kwargs: the arguments of ``BaseSegDataset`` (data_root, data_prefix,
             ann_file, pipeline, ...).
 
@@ -38,6 +46,7 @@ class PolypDataset(BaseSegDataset):
         FileNotFoundError: the image folder is missing or holds no image with
             ``img_suffix``, an image listed in ``ann_file`` is missing, or an image has
             no mask; the message names the folder or both files.
+        ValueError: with ``check_files``, a bad image or mask (see above).
     """
     METAINFO = dict(
         classes=('background', 'polyp'), palette=[[0, 0, 0], [255, 64, 64]])
@@ -47,6 +56,7 @@ class PolypDataset(BaseSegDataset):
                  seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = False,
                  subset: Optional[str] = None,
+                 check_files: bool = True,
                  **kwargs) -> None:
         if reduce_zero_label:
             raise ValueError(
@@ -56,6 +66,7 @@ class PolypDataset(BaseSegDataset):
             raise ValueError(
                 f'subset must be None or a non-empty str, got {subset!r}')
         self.subset = subset
+        self.check_files = check_files
         super().__init__(
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,
@@ -85,4 +96,7 @@ class PolypDataset(BaseSegDataset):
                     f'image {info["img_path"]} has no mask: expected {mask}')
             if self.subset is not None:
                 info['subset'] = self.subset
+        if self.check_files:
+            check_data_list(data_list, len(self.metainfo['classes']), self.pipeline,
+                            self.backend_args)
         return data_list

@@ -8,6 +8,8 @@ import mmengine.fileio as fileio
 from mmseg.datasets import SynapseDataset
 from mmseg.registry import DATASETS
 
+from .slice_checks import check_data_list
+
 CONVERTER = 'tools/dataset_converters/synapse.py'
 
 
@@ -48,6 +50,10 @@ class SynapseSliceDataset(SynapseDataset):
             ``data_root`` unless absolute; None leaves ``spacing`` and
             ``slice_spacing`` out (HD95 can then only be scored in voxels).
             Default: 'spacing.json'.
+        check_files (bool): when the dataset is built, open every slice and decode
+            every label (:func:`~.slice_checks.check_slice_pair`), so an unreadable
+            or truncated file, a label of another size than its slice or ids outside
+            0..8 are an error naming the file before training starts. Default: True.
         **kwargs: the arguments of mmseg's ``SynapseDataset`` / ``BaseSegDataset``
             (data_root, data_prefix, ann_file, pipeline, ...).
 
@@ -60,6 +66,7 @@ class SynapseSliceDataset(SynapseDataset):
             converter that writes it).
         ValueError: a file name is not ``{case}_slice{index}``, or a case is missing
             from ``spacing_file`` or has a spacing that is not 3 positive numbers.
+            With ``check_files``: a bad slice or label (see above).
     """
     SLICE_NAME = re.compile(r'(?P<case>.+)_slice(?P<index>\d+)')
 
@@ -67,12 +74,14 @@ class SynapseSliceDataset(SynapseDataset):
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  spacing_file: Optional[str] = 'spacing.json',
+                 check_files: bool = True,
                  **kwargs) -> None:
         if spacing_file is not None and (not isinstance(spacing_file, str)
                                          or not spacing_file):
             raise ValueError(f'spacing_file must be None or a non-empty str, got '
                              f'{spacing_file!r}')
         self.spacing_file = spacing_file
+        self.check_files = check_files
         super().__init__(
             img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
@@ -140,4 +149,7 @@ class SynapseSliceDataset(SynapseDataset):
             row, col, between = spacings[case]
             info['spacing'] = (row, col)
             info['slice_spacing'] = between
+        if self.check_files:
+            check_data_list(data_list, len(self.metainfo['classes']), self.pipeline,
+                            self.backend_args)
         return data_list

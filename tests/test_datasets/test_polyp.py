@@ -134,15 +134,20 @@ def test_rejects_bad_arguments(converted, kwargs, name):
 def test_reads_raw_jpeg_sample_with_binarize_transform():
     """PolypDataset pointed at the raw sample (suffixes pair *_fram.jpg with
     *_mask.jpg); BinarizeSegMap turns the lossy 0/255 masks into {0, 1}."""
-    def build(transforms):
+    def build(transforms, **kwargs):
         return DATASETS.build(dict(
             type='PolypDataset', data_root=str(SAMPLE), img_suffix='_fram.jpg',
             seg_map_suffix='_mask.jpg',
             data_prefix=dict(img_path='images', seg_map_path='masks'),
             pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                      *transforms, dict(type='PackSegInputs')]))
+                      *transforms, dict(type='PackSegInputs')], **kwargs))
 
-    raw = build([])
+    # Without BinarizeSegMap the 0/255 masks are refused when the dataset is built
+    # (255 is mmseg's ignore index: the polyps would never be learned).
+    with pytest.raises(ValueError, match=r'fine_3_10_mask\.jpg holds the values .*255'
+                       r'.* outside the class ids 0\.\.1.*BinarizeSegMap'):
+        build([])
+    raw = build([], check_files=False)
     assert len(raw) == 20
     raw_values = np.unique(raw[0]['data_samples'].gt_sem_seg.data.numpy())
     assert len(raw_values) > 2  # lossy JPEG: not a clean label map
