@@ -1,11 +1,16 @@
 """Volumetric datasets in the converted layout (imagesTr/labelsTr/imagesTs +
 dataset.json) written by tools/dataset_converters/{btcv,amos}.py."""
+import gzip
 import json
 import os
 import os.path as osp
 import re
+import struct
+import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import nibabel as nib
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
@@ -45,6 +50,83 @@ def palette_for(count: int) -> List[List[int]]:
     return colours[:count]
 
 
+def read_nifti_header(path: str, role: str) -> nib.spatialimages.SpatialImage:
+    """Open a NIfTI file's header (voxels are read on demand); a file nibabel cannot
+    read is a ValueError naming it."""
+    try:
+        return nib.load(path)
+    except Exception as error:  # nibabel raises many types for a broken header
+        raise ValueError(f'cannot read {role} {path} as NIfTI: {type(error).__name__}: '
+                         f'{error}') from None
+
+
+def stored_bytes(path: str) -> int:
+    """Bytes of a NIfTI file once decompressed, cheaply: the size of a ``.nii``; for
+    a ``.nii.gz`` the size field of the gzip trailer (mod 2**32; that of the last
+    member of a multi-member file, or garbage when the file is truncated)."""
+    if not path.endswith('.gz'):
+        return osp.getsize(path)
+    with open(path, 'rb') as file:
+        file.seek(-4, os.SEEK_END)
+        return struct.unpack('<I', file.read(4))[0]
+
+
+def decompressed_bytes(path: str, chunk: int = 1 << 22) -> int:
+    """Bytes of a ``.nii.gz`` once decompressed, by reading the whole stream; -1 when
+    the stream ends early or is damaged."""
+    size = 0
+    try:
+        with gzip.open(path, 'rb') as stream:
+            for block in iter(lambda: stream.read(chunk), b''):
+                size += len(block)
+    except (OSError, EOFError, zlib.error):
+        return -1
+    return size
+
+
+def check_case_files(img_path: str, seg_map_path: Optional[str]) -> None:
+    """Header checks of one case, cheap enough to run on every case when the dataset
+    is built: both files open as NIfTI, hold every voxel their header announces (not
+    truncated), the image is 3-D (or 4-D, channels last) and the label has the
+    image's spatial shape. Label ids and affines are checked when a case is loaded
+    (``LoadVolumeFromFile``), which reads the voxels.
+
+    Raises:
+        ValueError: naming the file, what was found and what was expected.
+    """
+    image = read_nifti_header(img_path, 'image')
+    if len(image.shape) not in (3, 4):
+        raise ValueError(f'image {img_path} has shape {image.shape}: expected a 3-D '
+                         'volume or a 4-D one (channels last)')
+    files = [(img_path, image)]
+    if seg_map_path is not None:
+        label = read_nifti_header(seg_map_path, 'label')
+        shape = tuple(label.shape)
+        if len(shape) == 4 and shape[3] == 1:
+            shape = shape[:3]
+        if shape != tuple(image.shape[:3]):
+            raise ValueError(f'label {seg_map_path} has shape {label.shape} but its '
+                             f'image {img_path} has the spatial shape '
+                             f'{image.shape[:3]}: expected the same grid')
+        files.append((seg_map_path, label))
+    for path, volume in files:
+        header = volume.header
+        expected = (int(getattr(volume.dataobj, 'offset', 0)) +
+                    int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
+        compressed = path.endswith('.gz')
+        size = stored_bytes(path)
+        complete = size == expected % 2**32 if compressed else size >= expected
+        if not complete and compressed:  # truncated, or a trailer that cannot tell
+            size = decompressed_bytes(path)
+            complete = size >= expected
+        if complete:
+            continue
+        found = 'a damaged gzip stream' if size < 0 else f'{size} bytes (uncompressed)'
+        raise ValueError(f'{path} is truncated: {found} where its '
+                         f'header announces {expected} (shape {volume.shape}, '
+                         f'{header.get_data_dtype()}): expected a complete NIfTI file')
+
+
 @DATASETS.register_module()
 class MedicalVolumeDataset(BaseDataset):
     """Labelled CT/MR volumes in the converted layout of the 3-D converters::
@@ -80,6 +162,10 @@ class MedicalVolumeDataset(BaseDataset):
             'unlabelled' ignore it. Default: None (the fixed ``splits``).
         metainfo (dict, optional): may override ``palette``; ``classes`` must equal
             the dataset's (labels are not remapped). Default: None.
+        check_files (bool): when the dataset is built, read every case's headers
+            (:func:`check_case_files`: broken header, truncated file, 2-D image,
+            label of another shape), so such a file is an error naming it before
+            training starts. Default: True.
         **kwargs: mmengine ``BaseDataset`` arguments (pipeline, test_mode,
             lazy_init, indices, serialize_data, max_refetch).
 
@@ -87,7 +173,9 @@ class MedicalVolumeDataset(BaseDataset):
         FileNotFoundError: data_root, dataset.json, an image or a train/val label is
             missing (the message names the converter that makes the layout).
         ValueError: bad split/fold, labels not contiguous 0..K-1, labels that disagree
-            with the class list, an empty split.
+            with the class list, an empty split; with ``check_files`` a bad file (see
+            above). Label ids outside the classes and affines that disagree are found
+            when the case is loaded (``LoadVolumeFromFile``, naming the file).
     """
     METAINFO: dict = dict()
     CONVERTER = 'tools/dataset_converters/btcv.py or amos.py'
@@ -98,6 +186,7 @@ class MedicalVolumeDataset(BaseDataset):
                  split: str = 'train',
                  fold: Optional[int] = None,
                  metainfo: Optional[dict] = None,
+                 check_files: bool = True,
                  **kwargs) -> None:
         if split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
@@ -124,6 +213,7 @@ class MedicalVolumeDataset(BaseDataset):
         self.json_path = json_path
         self.split = split
         self.fold = fold
+        self.check_files = check_files
         self.protocol = self.dataset_json.get('protocol')
         classes, palette = self._classes_and_palette()
         own = dict(classes=classes, palette=palette)
@@ -231,6 +321,8 @@ class MedicalVolumeDataset(BaseDataset):
                 raise FileNotFoundError(
                     f'case {case_id!r} of the {self.split!r} split has no label: '
                     f'expected {osp.join(self.data_root, "labelsTr", case_id)}.nii.gz')
+            if self.check_files:
+                check_case_files(img_path, seg_map_path)
             data_list.append(
                 dict(img_path=img_path, seg_map_path=seg_map_path, case_id=case_id,
                      num_classes=num_classes))

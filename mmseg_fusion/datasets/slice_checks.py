@@ -93,7 +93,8 @@ def check_data_list(data_list: List[dict], num_classes: int, pipeline,
                     backend_args: Optional[dict] = None) -> None:
     """:func:`check_slice_pair` of every data info with a mask; masks count as raw
     when ``pipeline`` (a ``Compose``) holds ``BinarizeSegMap``."""
-    raw = any(isinstance(t, BinarizeSegMap) for t in getattr(pipeline, 'transforms', []))
+    transforms = getattr(pipeline, 'transforms', [])
+    raw = any(isinstance(t, BinarizeSegMap) for t in transforms)
     for info in data_list:
         if info.get('seg_map_path') is not None:
             check_slice_pair(info['img_path'], info['seg_map_path'], num_classes, raw,

@@ -179,7 +179,7 @@ def check_complete(path: str, volume: nib.spatialimages.SpatialImage,
             the message names the file and both sizes.
     """
     header = volume.header
-    expected = (int(header.get_data_offset()) +
+    expected = (int(getattr(volume.dataobj, 'offset', 0)) +
                 int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
     try:
         if path.endswith('.gz'):
