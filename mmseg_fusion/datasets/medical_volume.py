@@ -84,12 +84,39 @@ def decompressed_bytes(path: str, chunk: int = 1 << 22) -> int:
     return size
 
 
-def check_case_files(img_path: str, seg_map_path: Optional[str]) -> None:
-    """Header checks of one case, cheap enough to run on every case when the dataset
-    is built: both files open as NIfTI, hold every voxel their header announces (not
-    truncated), the image is 3-D (or 4-D, channels last) and the label has the
-    image's spatial shape. Label ids and affines are checked when a case is loaded
-    (``LoadVolumeFromFile``), which reads the voxels.
+def check_label_ids(path: str, volume: nib.spatialimages.SpatialImage,
+                    num_classes: int) -> None:
+    """Read a label's voxels and check they are integer ids in ``0..num_classes-1``.
+
+    Raises:
+        ValueError: naming the file, the offending values and the range expected.
+    """
+    try:
+        data = np.asanyarray(volume.dataobj)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f'cannot read the voxels of label {path}: {error}: expected '
+                         'a complete NIfTI file') from None
+    if not np.issubdtype(data.dtype, np.integer):
+        fractional = data[np.rint(data) != data]
+        if fractional.size:
+            raise ValueError(f'label {path} holds non-integer values, e.g. '
+                             f'{np.unique(fractional)[:5].tolist()}: expected class '
+                             'ids')
+    if data.size and (data.min() < 0 or data.max() >= num_classes):
+        outside = np.unique(data[(data < 0) | (data >= num_classes)])
+        raise ValueError(f'label {path} holds ids outside the dataset range: '
+                         f'{outside[:10].tolist()} (expected 0..{num_classes - 1} for '
+                         f'{num_classes} classes)')
+
+
+def check_case_files(img_path: str, seg_map_path: Optional[str],
+                     num_classes: int) -> None:
+    """Check one case when the dataset is built: both files open as NIfTI and hold
+    every voxel their header announces (not truncated), the image is 3-D (or 4-D,
+    channels last), the label has the image's spatial shape and holds ids in
+    ``0..num_classes-1`` (labels are read whole: they are small once compressed;
+    images are checked by their gzip trailer). Affines are compared when a case is
+    loaded (``LoadVolumeFromFile``).
 
     Raises:
         ValueError: naming the file, what was found and what was expected.
@@ -109,6 +136,7 @@ def check_case_files(img_path: str, seg_map_path: Optional[str]) -> None:
                              f'image {img_path} has the spatial shape '
                              f'{image.shape[:3]}: expected the same grid')
         files.append((seg_map_path, label))
+        check_label_ids(seg_map_path, label, num_classes)
     for path, volume in files:
         header = volume.header
         expected = (int(getattr(volume.dataobj, 'offset', 0)) +
@@ -162,10 +190,10 @@ class MedicalVolumeDataset(BaseDataset):
             'unlabelled' ignore it. Default: None (the fixed ``splits``).
         metainfo (dict, optional): may override ``palette``; ``classes`` must equal
             the dataset's (labels are not remapped). Default: None.
-        check_files (bool): when the dataset is built, read every case's headers
+        check_files (bool): when the dataset is built, check every case
             (:func:`check_case_files`: broken header, truncated file, 2-D image,
-            label of another shape), so such a file is an error naming it before
-            training starts. Default: True.
+            label of another shape, label ids outside the classes), so such a file
+            is an error naming it before training starts. Default: True.
         **kwargs: mmengine ``BaseDataset`` arguments (pipeline, test_mode,
             lazy_init, indices, serialize_data, max_refetch).
 
@@ -174,8 +202,8 @@ class MedicalVolumeDataset(BaseDataset):
             missing (the message names the converter that makes the layout).
         ValueError: bad split/fold, labels not contiguous 0..K-1, labels that disagree
             with the class list, an empty split; with ``check_files`` a bad file (see
-            above). Label ids outside the classes and affines that disagree are found
-            when the case is loaded (``LoadVolumeFromFile``, naming the file).
+            above). Affines that disagree are found when the case is loaded
+            (``LoadVolumeFromFile``, naming the file).
     """
     METAINFO: dict = dict()
     CONVERTER = 'tools/dataset_converters/btcv.py or amos.py'
@@ -322,7 +350,7 @@ class MedicalVolumeDataset(BaseDataset):
                     f'case {case_id!r} of the {self.split!r} split has no label: '
                     f'expected {osp.join(self.data_root, "labelsTr", case_id)}.nii.gz')
             if self.check_files:
-                check_case_files(img_path, seg_map_path)
+                check_case_files(img_path, seg_map_path, num_classes)
             data_list.append(
                 dict(img_path=img_path, seg_map_path=seg_map_path, case_id=case_id,
                      num_classes=num_classes))

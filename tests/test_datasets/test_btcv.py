@@ -178,15 +178,21 @@ def test_transunet_protocol_takes_its_8_organs_from_dataset_json(tmp_path, label
                         labels=SYNAPSE_CLASSES,
                         protocol='transunet',
                         splits=dict(train=['case0001'], val=[], test=['case0001']))
-    dataset = _build(root, split='test')
+    dataset = _build(root, split='test', check_files=False)
     assert dataset.metainfo['classes'] == SYNAPSE_CLASSES
     assert dataset.get_data_info(0)['num_classes'] == 9
     btcv = DATASETS.get('BTCVDataset').METAINFO
     palette = dataset.metainfo['palette']
     for name, colour in zip(SYNAPSE_CLASSES, palette):
         assert colour == btcv['palette'][BTCV_CLASSES.index(name)], name
-    # The loader checks the 9-class range: BTCV ids above 8 are refused.
-    dataset = _build(root, split='test', pipeline=[dict(type='LoadVolumeFromFile')])
+    # The 9-class range is checked: BTCV ids above 8 are refused when the dataset is
+    # built, and (without the check) by the loader.
+    with pytest.raises(ValueError,
+                       match=r'ids outside .*: \[9, 10, 11, 12, 13\] \(expected '
+                       r'0\.\.8 for 9 classes\)'):
+        _build(root, split='test')
+    dataset = _build(root, split='test', pipeline=[dict(type='LoadVolumeFromFile')],
+                     check_files=False)
     with pytest.raises(ValueError,
                        match=r'ids outside .*: 9, 10, 11, 12, 13 \(expected '
                        r'0\.\.8 for 9 classes\)'):
@@ -273,12 +279,17 @@ def test_missing_image_or_label_is_named(tmp_path, label):
     assert _build(root, split='test').get_data_info(0)['seg_map_path'] is None
 
 
-def test_label_ids_outside_btcv_range_fail_when_loaded(tmp_path):
+def test_label_ids_outside_btcv_range_fail_when_built_or_loaded(tmp_path):
     # The raw TotalSegmentator label: ids up to 117, not BTCV's 0..13.
     root = write_layout(tmp_path / 'raw_ids', {'case0001': (CT_SMALL, CT_LABEL)},
                         labels=BTCV_CLASSES,
                         splits=dict(train=['case0001']))
-    dataset = _build(root, pipeline=[dict(type='LoadVolumeFromFile')])
+    with pytest.raises(ValueError,
+                       match=r'labelsTr/case0001\.nii\.gz holds ids outside '
+                       r'.*\[14, 18, .*\(expected 0\.\.13 for 14 classes\)'):
+        _build(root)
+    dataset = _build(root, pipeline=[dict(type='LoadVolumeFromFile')],
+                     check_files=False)
     with pytest.raises(ValueError,
                        match=r'labelsTr/case0001\.nii\.gz holds ids outside '
                        r'.*\(expected 0\.\.13 for 14 classes\)'):
