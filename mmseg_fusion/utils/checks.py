@@ -103,8 +103,11 @@ def check_stage_indices(name: str,
     return tuple(value)
 
 
-def check_int_or_tuple(name: str, value, length: int,
-                       what: str = '') -> Tuple[int, ...]:
+def check_int_or_tuple(name: str,
+                       value,
+                       length: int,
+                       what: str = '',
+                       optional: bool = False) -> Optional[Tuple[int, ...]]:
     """Return a positive int (for every axis) or a list or tuple of ``length``
     positive ints as a tuple of ``length`` ints, else raise naming ``name``.
 
@@ -113,13 +116,17 @@ def check_int_or_tuple(name: str, value, length: int,
         value: the value given.
         length (int): the number of axes, e.g. 2 for an (H, W) pair.
         what (str): the axes, for the message, e.g. '(H, W)'.
+        optional (bool): whether None is allowed (and returned).
     """
+    if value is None and optional:
+        return None
     sizes = (value, ) * length if isinstance(value, int) else value
     if (not isinstance(sizes, (list, tuple)) or len(sizes) != length
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
                    for s in sizes)):
         axes = f' {what}' if what else ''
-        raise ValueError(f'{name} must be a positive int or a list or tuple of '
+        none = 'None, ' if optional else ''
+        raise ValueError(f'{name} must be {none}a positive int or a list or tuple of '
                          f'{length}{axes} positive ints, got {value!r}')
     return tuple(sizes)
 

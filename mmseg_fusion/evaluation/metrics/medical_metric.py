@@ -13,7 +13,7 @@ from mmseg.registry import METRICS
 from PIL import Image
 from prettytable import PrettyTable
 
-from ...utils.checks import check_choice
+from ...utils.checks import check_bool, check_choice, check_int
 from ..functional import (dice_score, hd95, iou_score, mean_skip_nan,
                           precision_recall)
 
@@ -67,10 +67,8 @@ class PredictionWriterMixin:
                                        not output_dir):
             raise ValueError(f'output_dir must be None or a folder path, got '
                              f'{output_dir!r}')
-        for name, value in (('format_only', format_only),
-                            ('keep_results', keep_results)):
-            if not isinstance(value, bool):
-                raise ValueError(f'{name} must be a bool, got {value!r}')
+        check_bool('format_only', format_only)
+        check_bool('keep_results', keep_results)
         if format_only and output_dir is None:
             raise ValueError('format_only=True writes the predictions only: it needs '
                              'an output_dir')
@@ -196,12 +194,9 @@ class MedicalMetric(PredictionWriterMixin, BaseMetric):
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self._init_writer(output_dir, format_only, keep_results)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise ValueError(f'ignore_index must be an int, got {ignore_index!r}')
-        for name, value in (('include_background', include_background),
-                            ('with_precision_recall', with_precision_recall)):
-            if not isinstance(value, bool):
-                raise ValueError(f'{name} must be a bool, got {value!r}')
+        check_int('ignore_index', ignore_index)
+        check_bool('include_background', include_background)
+        check_bool('with_precision_recall', with_precision_recall)
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.with_precision_recall = with_precision_recall

@@ -18,6 +18,7 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from scipy.ndimage import find_objects
 
+from ...utils.checks import check_bool, check_choice, check_int
 from ..functional import (HD95_METHODS, _check_tolerance, dice_score,
                           hd95_from_distances, mean_skip_nan, nsd_from_distances,
                           surface_distances)
@@ -153,17 +154,11 @@ class Volume3DMetric(BaseMetric):
             self.nsd_tolerance = {str(k): float(v) for k, v in nsd_tolerance.items()}
         else:
             self.nsd_tolerance = _check_tolerance(nsd_tolerance, 'nsd_tolerance')
-        for name, value, choices in (
-            ('empty_convention', empty_convention, EMPTY_CONVENTIONS),
-            ('hd95_method', hd95_method, HD95_METHODS)):
-            if value not in choices:
-                raise ValueError(f'{name} must be one of {choices}, got {value!r}')
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise ValueError(f'ignore_index must be an int, got {ignore_index!r}')
-        for name, value in (('format_only', format_only),
-                            ('keep_results', keep_results)):
-            if not isinstance(value, bool):
-                raise ValueError(f'{name} must be a bool, got {value!r}')
+        check_choice('empty_convention', empty_convention, EMPTY_CONVENTIONS)
+        check_choice('hd95_method', hd95_method, HD95_METHODS)
+        check_int('ignore_index', ignore_index)
+        check_bool('format_only', format_only)
+        check_bool('keep_results', keep_results)
         for name, value in (('csv_dir', csv_dir), ('output_dir', output_dir)):
             if value is not None and not (isinstance(value, str) and value):
                 raise ValueError(f'{name} must be a folder path or None, got {value!r}')

@@ -13,7 +13,7 @@ from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from ...utils.checks import check_choice
+from ...utils.checks import check_bool, check_choice, check_int
 from ..functional import dice_score, hd95, mean_skip_nan
 from .medical_metric import PredictionWriterMixin, read_label_map
 
@@ -118,10 +118,8 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
         if not {'case', 'index'} <= set(self.case_pattern.groupindex):
             raise ValueError("case_pattern must have the named groups 'case' and "
                              f"'index', got {case_pattern!r}")
-        if not isinstance(use_spacing, bool):
-            raise ValueError(f'use_spacing must be a bool, got {use_spacing!r}')
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise ValueError(f'ignore_index must be an int, got {ignore_index!r}')
+        check_bool('use_spacing', use_spacing)
+        check_int('ignore_index', ignore_index)
         self.empty_convention = check_choice('empty_convention', empty_convention,
                                              ('transunet', 'strict'))
         self.use_spacing = use_spacing

@@ -10,18 +10,7 @@ from mmseg.registry import MODELS
 from ..layers.channels_first_layer_norm import ChannelsFirstLayerNorm
 from ..layers.dlk_block import DLKBlock
 from ..layers.salience_layer import SalienceLayer
-from ...utils import check_positive_int
-
-
-def _check_int_sequence(name: str, value, even: bool = False) -> Tuple[int, ...]:
-    ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        not isinstance(v, bool) and isinstance(v, int) and v >= 1 and
-        (not even or v % 2 == 0) for v in value)
-    if not ok:
-        what = 'positive even ints' if even else 'positive ints'
-        raise ValueError(f'{name} must be a non-empty sequence of {what}, '
-                         f'got {value!r}')
-    return tuple(value)
+from ...utils import check_positive_int, check_positive_ints, check_rate
 
 
 @MODELS.register_module()
@@ -87,18 +76,17 @@ class DNetEncoder(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int('in_channels', in_channels)
-        widths = _check_int_sequence('widths', widths, even=True)
-        depths = _check_int_sequence('depths', depths)
-        if len(depths) != len(widths):
-            raise ValueError(f'depths must have one entry per width ({len(widths)}), '
-                             f'got {depths!r}')
+        widths = check_positive_ints('widths', widths)
+        for i, width in enumerate(widths):
+            if width % 2:
+                raise ValueError(f'widths[{i}] must be even (DLK splits the channels '
+                                 f'in two), got {widths!r}')
+        depths = check_positive_ints('depths', depths, len(widths),
+                                     what='one per width')
         check_positive_int('salience_channels', salience_channels)
         if check_positive_int('stem_kernel', stem_kernel) % 2 == 0:
             raise ValueError(f'stem_kernel must be odd, got {stem_kernel!r}')
-        if isinstance(drop_path_rate, bool) or not isinstance(
-                drop_path_rate, (int, float)) or not 0 <= drop_path_rate < 1:
-            raise ValueError(f'drop_path_rate must be a float in [0, 1), got '
-                             f'{drop_path_rate!r}')
+        check_rate('drop_path_rate', drop_path_rate)
         self.widths, self.depths = widths, depths
         self.out_channels = (salience_channels, *widths)
         self.size_divisor = 2**len(widths)

@@ -7,7 +7,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ...utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_int, check_positive_ints
 
 
 @MODELS.register_module()
@@ -58,11 +58,7 @@ class UNet3DEncoder(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         check_positive_int('in_channels', in_channels)
-        if not isinstance(widths, (list, tuple)) or not widths:
-            raise ValueError('widths must be a non-empty list or tuple of stage '
-                             f'channels, got {widths!r}')
-        for width in widths:
-            check_positive_int('widths[i]', width)
+        widths = check_positive_ints('widths', widths, what='channels per stage')
         check_positive_int('num_convs', num_convs)
         self.in_channels = in_channels
         self.out_channels = tuple(widths)

@@ -7,7 +7,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ...utils import check_choice, check_feature_map, check_positive_int
+from ...utils import (check_choice, check_feature_map, check_positive_int,
+                      check_positive_ints)
 
 
 @MODELS.register_module()
@@ -66,12 +67,9 @@ class UNetEncoder(BaseModule):
         check_choice('downsample', downsample, ('maxpool', 'stride'))
         if channel_multipliers is None:
             channel_multipliers = tuple(2**i for i in range(num_stages))
-        if len(channel_multipliers) != num_stages:
-            raise ValueError(
-                f'channel_multipliers must have num_stages={num_stages} entries, got '
-                f'{tuple(channel_multipliers)!r}')
-        for multiplier in channel_multipliers:
-            check_positive_int('channel_multipliers[i]', multiplier)
+        channel_multipliers = check_positive_ints('channel_multipliers',
+                                                  channel_multipliers, num_stages,
+                                                  what='num_stages')
         self.in_channels = in_channels
         self.downsample = downsample
         self.out_channels = tuple(base_channels * m for m in channel_multipliers)

@@ -8,7 +8,7 @@ from mmcv.cnn import ConvModule
 from mmseg.registry import MODELS
 
 from ..layers import ChannelsFirstLayerNorm, DLKBlock, DynamicFeatureFusion
-from ...utils import check_choice, check_positive_int
+from ...utils import check_choice, check_positive_ints, check_rate
 from .volume_decode_head import VolumeDecodeHead
 
 
@@ -109,17 +109,11 @@ class DFF3DHead(VolumeDecodeHead):
         num_steps = len(channels) - 2
         if depths is None:
             depths = (2, ) * num_steps
-        if not isinstance(depths, (list, tuple)) or len(depths) != num_steps:
-            raise ValueError(f'depths must be a list or tuple of {num_steps} block '
-                             'counts (one per decoder step, len(in_channels) - 2), '
-                             f'got {depths!r}')
-        for depth in depths:
-            check_positive_int('depths[i]', depth)
+        depths = check_positive_ints(
+            'depths', depths, num_steps,
+            what='block counts, one per decoder step, len(in_channels) - 2')
         self.skip_fusion = check_choice('skip_fusion', skip_fusion, ('dff', 'concat'))
-        if isinstance(drop_path_rate, bool) or not isinstance(
-                drop_path_rate, (int, float)) or not 0 <= drop_path_rate < 1:
-            raise ValueError(
-                f'drop_path_rate must be a float in [0, 1), got {drop_path_rate!r}')
+        check_rate('drop_path_rate', drop_path_rate)
         self.depths = tuple(depths)
 
         total_blocks = sum(depths)

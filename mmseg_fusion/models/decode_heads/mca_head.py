@@ -9,23 +9,10 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from ..layers.multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
-from ...utils import check_choice, check_positive_int, check_stage_inputs
+from ...utils import (check_choice, check_int_or_tuple, check_positive_ints,
+                      check_stage_inputs)
 
 NUM_STAGES = 4
-
-
-def _check_image_size(image_size) -> Optional[Tuple[int, int]]:
-    """Return ``image_size`` as an (H, W) pair, or None; raise on anything else."""
-    if image_size is None:
-        return None
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (not isinstance(image_size, (list, tuple)) or len(image_size) != 2
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
-                   for s in image_size)):
-        raise ValueError('image_size must be None, a positive int or an (H, W) pair '
-                         f'of positive ints, got {image_size!r}')
-    return tuple(image_size)
 
 
 @MODELS.register_module()
@@ -90,12 +77,8 @@ class MCAHead(BaseDecodeHead):
                  in_index: Sequence[int] = (0, 1, 2, 3),
                  input_transform: str = 'multiple_select',
                  **kwargs) -> None:
-        if (not isinstance(in_channels, (list, tuple))
-                or len(in_channels) != NUM_STAGES):
-            raise ValueError(f'in_channels must be a list or tuple of {NUM_STAGES} '
-                             f'stage channel counts, got {in_channels!r}')
-        for stage_channels in in_channels:
-            check_positive_int('in_channels[i]', stage_channels)
+        check_positive_ints('in_channels', in_channels, NUM_STAGES,
+                            what='channels per stage')
         if channels is None:
             channels = in_channels[0]
         if channels != in_channels[0]:
@@ -106,7 +89,8 @@ class MCAHead(BaseDecodeHead):
             raise ValueError(f'in_index must be a list or tuple of {NUM_STAGES} stage '
                              f'indices (one per in_channels), got {in_index!r}')
         check_choice('input_transform', input_transform, ('multiple_select', ))
-        self.image_size = _check_image_size(image_size)
+        self.image_size = check_int_or_tuple('image_size', image_size, 2,
+                                             what='(H, W)', optional=True)
         super().__init__(
             in_channels,
             channels,

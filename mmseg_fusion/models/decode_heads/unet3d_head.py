@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmseg.registry import MODELS
 
+from ...utils import check_positive_int
 from .volume_decode_head import VolumeDecodeHead
 
 
@@ -56,9 +57,7 @@ class UNet3DHead(VolumeDecodeHead):
         if len(self.in_channels) < 2:
             raise ValueError('in_channels must list at least 2 encoder stages, got '
                              f'{in_channels!r}')
-        if isinstance(num_convs, bool) or not isinstance(num_convs,
-                                                         int) or num_convs < 1:
-            raise ValueError(f'num_convs must be a positive int, got {num_convs!r}')
+        check_positive_int('num_convs', num_convs)
         self.upsamples = nn.ModuleList()
         self.steps = nn.ModuleList()
         self.seg_layers = nn.ModuleList()

@@ -10,7 +10,7 @@ from mmseg.registry import MODELS
 
 from ..layers.nd_utils import check_block_spatial_dims
 from ...utils import (check_block_cfg, check_choice, check_positive_int,
-                      check_stage_inputs)
+                      check_positive_ints, check_stage_inputs)
 
 
 @MODELS.register_module()
@@ -63,11 +63,8 @@ class UNetHead(BaseDecodeHead):
                  in_index: Optional[Sequence[int]] = None,
                  input_transform: str = 'multiple_select',
                  **kwargs) -> None:
-        if not isinstance(in_channels, (list, tuple)) or len(in_channels) < 2:
-            raise ValueError('in_channels must be a list or tuple of at least 2 stage '
-                             f'channel counts, got {in_channels!r}')
-        for stage_channels in in_channels:
-            check_positive_int('in_channels[i]', stage_channels)
+        check_positive_ints('in_channels', in_channels, min_length=2,
+                            what='channels per stage')
         channels = in_channels[0] if channels is None else channels
         check_positive_int('channels', channels)
         check_choice('input_transform', input_transform, ('multiple_select', ))

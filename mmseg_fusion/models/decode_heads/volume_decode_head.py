@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from mmseg.models.losses import accuracy
 from mmseg.registry import MODELS
 
-from ...utils import check_feature_map, check_positive_int
+from ...utils import (check_bool, check_feature_map, check_int, check_positive_int,
+                      check_positive_ints)
 
 # nnU-Net's loss: soft Dice without the background, over the whole batch, plus
 # cross-entropy averaged over the voxels not ignored (PyTorch's mean), both weighted 1.
@@ -116,20 +117,13 @@ class VolumeDecodeHead(BaseModule, metaclass=ABCMeta):
         super().__init__(init_cfg)
         if isinstance(in_channels, int) and not isinstance(in_channels, bool):
             in_channels = (in_channels, )
-        if not isinstance(in_channels, (list, tuple)) or not in_channels:
-            raise ValueError('in_channels must be an int or a non-empty list or tuple '
-                             f'of channel counts, got {in_channels!r}')
-        for channels in in_channels:
-            check_positive_int('in_channels[i]', channels)
+        in_channels = check_positive_ints('in_channels', in_channels)
         check_positive_int('num_classes', num_classes)
         if num_classes < 2:
             raise ValueError('num_classes must be at least 2 (background included; a '
                              f'binary task has 2), got {num_classes!r}')
-        if not isinstance(deep_supervision, bool):
-            raise ValueError(
-                f'deep_supervision must be a bool, got {deep_supervision!r}')
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise ValueError(f'ignore_index must be an int, got {ignore_index!r}')
+        check_bool('deep_supervision', deep_supervision)
+        check_int('ignore_index', ignore_index)
         if loss_decode is None:
             loss_decode = DEFAULT_LOSS_DECODE
         if isinstance(loss_decode, dict):

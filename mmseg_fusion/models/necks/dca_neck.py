@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..layers.dual_cross_attention import DualCrossAttention
-from ...utils import check_feature_map, check_positive_int
+from ...utils import check_feature_map, check_positive_ints, check_stage_indices
 
 
 @MODELS.register_module()
@@ -61,21 +61,11 @@ class DCANeck(BaseModule):
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
-        if not isinstance(in_channels, (list, tuple)) or not in_channels:
-            raise ValueError('in_channels must be a non-empty list or tuple of stage '
-                             f'channel counts, got {in_channels!r}')
-        for i, stage_channels in enumerate(in_channels):
-            check_positive_int(f'in_channels[{i}]', stage_channels)
+        check_positive_ints('in_channels', in_channels, what='channels per stage')
         num_stages = len(in_channels)
         if in_index is None:
             in_index = tuple(range(max(num_stages - 1, 1)))
-        if (not isinstance(in_index, (list, tuple)) or not in_index
-                or any(isinstance(i, bool) or not isinstance(i, int)
-                       or not 0 <= i < num_stages for i in in_index)
-                or list(in_index) != sorted(set(in_index))):
-            raise ValueError(
-                'in_index must be a non-empty, increasing list or tuple of distinct '
-                f'stage indices in [0, {num_stages}), got {in_index!r}')
+        check_stage_indices('in_index', in_index, num_stages, increasing=True)
         self.in_channels = tuple(in_channels)
         self.in_index = tuple(in_index)
         self.dca = DualCrossAttention(

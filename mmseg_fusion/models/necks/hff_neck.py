@@ -7,19 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..layers.hff_block import HFFBlock
-from ...utils import check_feature_map, check_positive_int
-
-
-def _check_channel_list(name: str, value, length: Optional[int] = None) -> Tuple[int]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f'{name} must be a non-empty list or tuple of channel counts, '
-                         f'got {value!r}')
-    if length is not None and len(value) != length:
-        raise ValueError(f'{name} must have one entry per stage ({length}), got '
-                         f'{value!r}')
-    for i, channels in enumerate(value):
-        check_positive_int(f'{name}[{i}]', channels)
-    return tuple(value)
+from ...utils import check_feature_map, check_positive_int, check_positive_ints
 
 
 @MODELS.register_module()
@@ -75,11 +63,12 @@ class HFFNeck(BaseModule):
                  conv_act_cfg: Optional[dict] = dict(type='ReLU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
-        local_channels = _check_channel_list('local_channels', local_channels)
+        local_channels = check_positive_ints('local_channels', local_channels)
         num_stages = len(local_channels)
-        global_channels = _check_channel_list('global_channels', global_channels,
-                                              num_stages)
-        out_channels = _check_channel_list('out_channels', out_channels, num_stages)
+        global_channels = check_positive_ints('global_channels', global_channels,
+                                              num_stages, what='one per stage')
+        out_channels = check_positive_ints('out_channels', out_channels, num_stages,
+                                           what='one per stage')
         check_positive_int('reduction', reduction)
         if reduction > min(global_channels):
             raise ValueError(f'reduction must be <= min(global_channels)='

@@ -7,8 +7,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ..layers.nd_utils import check_block_spatial_dims
-from ...utils import (check_block_cfg, check_feature_map, check_positive_int,
-                      check_same_shape)
+from ...utils import (check_block_cfg, check_bool, check_feature_map,
+                      check_positive_ints, check_same_shape, check_stage_indices)
 
 
 @MODELS.register_module()
@@ -47,25 +47,14 @@ class StageRefineNeck(BaseModule):
                  residual: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
-        if not isinstance(in_channels, (list, tuple)) or not in_channels:
-            raise ValueError('in_channels must be a non-empty list or tuple of stage '
-                             f'channel counts, got {in_channels!r}')
-        for stage_channels in in_channels:
-            check_positive_int('in_channels[i]', stage_channels)
+        check_positive_ints('in_channels', in_channels, what='channels per stage')
         check_block_cfg('block_cfg', block_cfg, owner='StageRefineNeck')
         check_block_spatial_dims('block_cfg', block_cfg, owner='StageRefineNeck')
         num_stages = len(in_channels)
         if stages is None:
             stages = tuple(range(num_stages))
-        if (not isinstance(stages, (list, tuple)) or not stages
-                or len(set(stages)) != len(stages)
-                or any(isinstance(i, bool) or not isinstance(i, int)
-                       or not 0 <= i < num_stages for i in stages)):
-            raise ValueError(
-                'stages must be a non-empty list or tuple of distinct stage indices in '
-                f'[0, {num_stages}), got {stages!r}')
-        if not isinstance(residual, bool):
-            raise ValueError(f'residual must be a bool, got {residual!r}')
+        check_stage_indices('stages', stages, num_stages)
+        check_bool('residual', residual)
         self.in_channels = tuple(in_channels)
         self.stages = tuple(stages)
         self.residual = residual

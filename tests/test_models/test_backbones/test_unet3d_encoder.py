@@ -42,7 +42,7 @@ def test_stage_shapes_and_gradients(norm_cfg):
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(widths=()), 'widths'),
-    (dict(widths=(4, 0)), r'widths\[i\]'),
+    (dict(widths=(4, 0)), r'widths\[1\] must be a positive int, got 0'),
     (dict(num_convs=0), 'num_convs'),
     (dict(in_channels=0), 'in_channels'),
 ])

@@ -157,8 +157,8 @@ def test_with_dnet_encoder():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(in_channels=(4, 4)), 'at least 2 encoder stages'),
-    (dict(depths=(1, 1, 1)), r'depths must be .* of 4 block counts'),
-    (dict(depths=(1, 1, 1, 0)), r'depths\[i\]'),
+    (dict(depths=(1, 1, 1)), r'depths must be .* of 4 positive ints \(block counts'),
+    (dict(depths=(1, 1, 1, 0)), r'depths\[3\] must be a positive int, got 0'),
     (dict(skip_fusion='sum'), 'skip_fusion'),
     (dict(drop_path_rate=1.0), 'drop_path_rate'),
     (dict(in_channels=(4, 4, 8, 8, 7, 8)), 'channels must be even'),

@@ -80,6 +80,10 @@ def test_explicit_input_transform_and_in_index_select_stages():
     assert head(feats).shape == (2, 3, 16, 12)
 
 
+IMAGE_SIZE_ERROR = (r'image_size must be None, a positive int or a list or tuple of 2 '
+                    r'\(H, W\) positive ints')
+
+
 @pytest.mark.parametrize('mode', [BINARY, MULTI_CLASS])
 def test_every_parameter_gets_grad(mode):
     head = build_head(**mode)
@@ -107,15 +111,15 @@ def test_loss_and_predict_resize_to_label_size():
 
 @pytest.mark.parametrize('kwargs,match', [
     (dict(in_channels=(8, 16, 24)), 'in_channels must be a list or tuple of 4'),
-    (dict(in_channels=(8, 16, 0, 32)), r'in_channels\[i\] must be a positive int'),
-    (dict(image_size=0), 'image_size must be None'),
-    (dict(image_size=(16, )), 'image_size must be None'),
-    (dict(image_size=True), 'image_size must be None'),
-    (dict(image_size=16.0), 'image_size must be None'),
+    (dict(in_channels=(8, 16, 0, 32)), r'in_channels\[2\] must be a positive int'),
+    (dict(image_size=0), IMAGE_SIZE_ERROR),
+    (dict(image_size=(16, )), IMAGE_SIZE_ERROR),
+    (dict(image_size=True), IMAGE_SIZE_ERROR),
+    (dict(image_size=16.0), IMAGE_SIZE_ERROR),
     (dict(input_transform='resize_concat'), 'input_transform must be one of'),
     (dict(in_index=[0, 1, 2]), 'in_index must be a list or tuple of 4'),
     (dict(num_heads=3), 'num_heads must divide channels=16'),
-    (dict(kernel_sizes=(4, )), 'kernel_sizes must be'),
+    (dict(kernel_sizes=(4, )), r'kernel_sizes\[0\] must be odd, got \(4,\)'),
 ])
 def test_constructor_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

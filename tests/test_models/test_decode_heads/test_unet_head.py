@@ -129,7 +129,7 @@ def test_align_corners_changes_the_upsampling():
 @pytest.mark.parametrize('kwargs, message', [
     (dict(in_channels=(4, )), 'in_channels'),
     (dict(in_channels=4), 'in_channels'),
-    (dict(in_channels=(4, 0)), r'in_channels\[i\]'),
+    (dict(in_channels=(4, 0)), r'in_channels\[1\] must be a positive int, got 0'),
     (dict(channels=0), 'channels'),
     (dict(input_transform='resize_concat'), 'input_transform'),
     (dict(in_index=(0, 1)), 'in_index'),

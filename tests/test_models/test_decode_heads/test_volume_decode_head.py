@@ -172,7 +172,7 @@ def test_invalid_inputs():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(in_channels=(4, 0)), r'in_channels\[i\]'),
+    (dict(in_channels=(4, 0)), r'in_channels\[1\] must be a positive int, got 0'),
     (dict(in_channels=()), 'in_channels'),
     (dict(num_classes=1), 'num_classes must be at least 2'),
     (dict(deep_supervision=1), 'deep_supervision'),

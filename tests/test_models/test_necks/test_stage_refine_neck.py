@@ -125,7 +125,7 @@ def test_refined_stages_only_get_gradient_through_their_block():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(in_channels=()), 'in_channels'),
-    (dict(in_channels=(8, -1)), r'in_channels\[i\]'),
+    (dict(in_channels=(8, -1)), r'in_channels\[1\] must be a positive int, got -1'),
     (dict(block_cfg='SAFM'), 'block_cfg'),
     (dict(block_cfg=dict(type='NoSuchRefineBlock')), 'NoSuchRefineBlock'),
     (dict(block_cfg=dict(type='SAFM', channels=8)), 'channels'),
