@@ -92,10 +92,19 @@ def check_slice_pair(img_path: str, mask_path: str, num_classes: int,
 def check_data_list(data_list: List[dict], num_classes: int, pipeline,
                     backend_args: Optional[dict] = None) -> None:
     """:func:`check_slice_pair` of every data info with a mask; masks count as raw
-    when ``pipeline`` (a ``Compose``) holds ``BinarizeSegMap``."""
+    when ``pipeline`` (a ``Compose``) holds ``BinarizeSegMap``.
+
+    Raises:
+        FileNotFoundError: an image's mask is missing (naming both).
+        ValueError: see :func:`check_slice_pair`.
+    """
     transforms = getattr(pipeline, 'transforms', [])
     raw = any(isinstance(t, BinarizeSegMap) for t in transforms)
     for info in data_list:
-        if info.get('seg_map_path') is not None:
+        mask = info.get('seg_map_path')
+        if mask is not None and not fileio.exists(mask, backend_args=backend_args):
+            raise FileNotFoundError(
+                f'image {info["img_path"]} has no mask: expected {mask}')
+        if mask is not None:
             check_slice_pair(info['img_path'], info['seg_map_path'], num_classes, raw,
                              backend_args)

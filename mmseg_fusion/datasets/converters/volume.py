@@ -195,7 +195,7 @@ def check_complete(path: str, volume: nib.spatialimages.SpatialImage,
     if size < expected:
         raise ValueError(f'{path} is truncated: {size} bytes (uncompressed), its '
                          f'header announces {expected} (shape {volume.shape}, '
-                         f'{header.get_data_dtype()})')
+                         f'{header.get_data_dtype()}): expected a complete NIfTI file')
 
 
 def is_identity(table: np.ndarray) -> bool:
