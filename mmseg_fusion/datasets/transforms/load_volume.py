@@ -9,6 +9,8 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 from nibabel.openers import ImageOpener
 
+from ...utils.checks import check_bool, check_positive_int
+
 NIFTI_SUFFIXES = ('.nii', '.nii.gz')
 IMAGE_DTYPES = ('float32', 'float64')
 
@@ -165,14 +167,11 @@ class LoadVolumeFromFile(BaseTransform):
                  dtype: str = 'float32',
                  num_classes: Optional[int] = None,
                  affine_atol: float = 1e-3) -> None:
-        if not isinstance(with_seg, bool):
-            raise ValueError(f'with_seg must be a bool, got {with_seg!r}')
+        check_bool('with_seg', with_seg)
         if dtype not in IMAGE_DTYPES:
             raise ValueError(f'dtype must be one of {IMAGE_DTYPES}, got {dtype!r}')
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
-                num_classes, int) or num_classes < 1):
-            raise ValueError(f'num_classes must be None or a positive int, got '
-                             f'{num_classes!r}')
+        if num_classes is not None:
+            check_positive_int('num_classes', num_classes)
         number = isinstance(affine_atol, (int, float)) and not isinstance(
             affine_atol, bool)
         if not number or not affine_atol >= 0:

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
-
 from mmseg.registry import HOOKS
+
+from ...utils.checks import check_bool
 
 STATE_KEY = 'exact_resume'
 STATE_VERSION = 1
@@ -127,9 +128,7 @@ class ExactResumeHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, restore: bool = True):
-        if not isinstance(restore, bool):
-            raise ValueError(f'restore must be True or False, got {restore!r}')
-        self.restore = restore
+        self.restore = check_bool('restore', restore)
         self._pending: Optional[Dict[str, Any]] = None
         self._before_val: Optional[Dict[str, Any]] = None
 

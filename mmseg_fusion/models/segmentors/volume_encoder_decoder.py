@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ...structures import VolumeData, VolumeSegDataSample
 from ..data_preprocessors import VolumeDataPreProcessor
-from ...utils.checks import check_choice, check_positive_int
+from ...utils.checks import check_bool, check_choice, check_positive_int
 
 # test_cfg keys and their defaults (see VolumeEncoderDecoder's docstring).
 TEST_CFG_DEFAULTS = dict(
@@ -108,9 +108,8 @@ def parse_test_cfg(test_cfg: Optional[dict], size_divisor: int = 1) -> dict:
             raise ValueError("test_cfg.stitch_device must be None (the input's device) "
                              f"or a device such as 'cpu', got {cfg['stitch_device']!r}"
                              ) from error
-    for key in ('progress', 'keep_logits'):
-        if not isinstance(cfg[key], bool):
-            raise ValueError(f'test_cfg.{key} must be True or False, got {cfg[key]!r}')
+    check_bool('test_cfg.progress', cfg['progress'])
+    check_bool('test_cfg.keep_logits', cfg['keep_logits'])
     interval = cfg['progress_interval']
     if not isinstance(interval, Number) or isinstance(interval, bool) or interval < 0:
         raise ValueError('test_cfg.progress_interval must be a number of seconds >= 0, '
