@@ -19,10 +19,10 @@ and nothing else:
   itself stays on.
 
 :func:`configure_cpu_distributed` is the third fix, applied by ``tools/train.py`` and
-``tools/test.py``: without CUDA, distributed runs use gloo instead of failing on nccl.
+``tools/test.py``: without CUDA, a distributed run is configured through mmengine's
+own settings (gloo backend, DDP wrapper without devices, a registered runner) instead
+of failing on nccl and ``torch.cuda.set_device``.
 """
-import atexit
-import gc
 import importlib
 import importlib.util
 import os
@@ -215,13 +215,23 @@ def allow_mmengine_checkpoint_types() -> None:
 
 
 def configure_cpu_distributed(cfg, launcher: str) -> None:
-    """Let a distributed run work on a machine without CUDA.
+    """Point a distributed run without CUDA at mmengine's CPU-capable settings.
 
-    mmengine's pytorch launcher calls ``torch.cuda.set_device`` and defaults to nccl,
-    and its DDP wrapper passes ``device_ids``; all three fail without CUDA. Without CUDA
-    this sets the gloo backend, starts the process group itself (mmengine then skips its
-    own start), ends it after a barrier at exit, and wraps the model with
-    ``device_ids=None``. With CUDA it does nothing.
+    Only mmengine's own configuration points are set, in place, and only when
+    ``launcher`` is not 'none' and CUDA is absent (with CUDA nothing changes):
+
+    * ``env_cfg.dist_cfg.backend = 'gloo'`` (the configs ask for nccl, GPU only);
+    * ``model_wrapper_cfg``: mmengine's default wrapper (``MMDistributedDataParallel``,
+      ``broadcast_buffers=False``, the config's ``find_unused_parameters``), or the
+      config's own, with ``device_ids=None``: mmengine passes ``[LOCAL_RANK]``, which
+      DDP refuses for a module on the CPU;
+    * ``runner_type = 'CPUDistributedRunner'`` (unless the config names a runner),
+      which lets mmengine start the group without ``torch.cuda.set_device`` and ends
+      it at exit (:class:`mmseg_fusion.engine.CPUDistributedRunner`).
+
+    BatchNorm is not synchronised on CPUs: torch's ``SyncBatchNorm`` refuses CPU
+    tensors and mmcv's ``MMSyncBN`` needs the compiled mmcv; each process then
+    normalises its own batch (configs with GroupNorm match one process exactly).
 
     Args:
         cfg (mmengine.Config): the run's config, changed in place.
@@ -230,23 +240,12 @@ def configure_cpu_distributed(cfg, launcher: str) -> None:
     if launcher == 'none' or torch.cuda.is_available():
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
-    if launcher == 'pytorch' and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend='gloo')
-        # Left to interpreter teardown, gloo's threads can outlive the group and abort
-        # a rank after a finished run ("terminate called without an active
-        # exception"): about 1 run in 5 on 2 CPU ranks here; 1 in 123 with the
-        # barrier, collection and destroy below.
-        atexit.register(_destroy_process_group)
-
-
-def _destroy_process_group() -> None:
-    if torch.distributed.is_initialized():
-        torch.distributed.barrier()  # no rank tears down while another still talks
-        gc.collect()  # the runner's cycles hold the DDP reducer, which holds the group
-        torch.distributed.destroy_process_group()
+    cfg.setdefault('runner_type', 'CPUDistributedRunner')
 
 
 def apply_compat_fixes() -> None:

@@ -26,6 +26,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
+from mmseg.registry import RUNNERS
 from mmseg_fusion.utils import (ConfigError, OutputExistsError, PathNotFoundError,
                                 check_checkpoint_fits, check_data_folders,
                                 load_run_config, run_cli)
@@ -102,7 +103,7 @@ def main(argv=None):
                                     'overwrite its files: choose another folder')
         set_output_dir(cfg, args.out)
     check_data_folders(cfg, ['test_dataloader'])
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint)
     metrics = runner.test()
     if is_main_process():

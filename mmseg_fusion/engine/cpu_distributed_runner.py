@@ -1,0 +1,71 @@
+"""mmengine's Runner, able to start and end a distributed run without CUDA."""
+import atexit
+import datetime
+import gc
+from unittest import mock
+
+import torch
+from mmengine.dist import is_distributed
+from mmengine.runner import Runner
+
+from mmseg.registry import RUNNERS
+
+# How long the exit barrier waits for the slowest rank before giving up (a rank that
+# failed leaves the others in a collective; torchrun then ends them anyway).
+EXIT_BARRIER_TIMEOUT = datetime.timedelta(seconds=120)
+
+
+@RUNNERS.register_module()
+class CPUDistributedRunner(Runner):
+    """mmengine's :class:`~mmengine.runner.Runner` for distributed runs on CPUs.
+
+    With CUDA this is mmengine's Runner, unchanged. Without CUDA it changes two
+    things, and only for a process group it starts itself:
+
+    * **Start.** mmengine 0.10.7's ``init_dist`` (``mmengine/dist/utils.py``) calls
+      ``torch.cuda.set_device(local_rank)`` before ``init_process_group`` for the
+      pytorch, slurm and mpi launchers; on a CPU build of torch that call raises
+      ``AttributeError`` (no ``torch._C._cuda_setDevice``), on a CUDA build without
+      a GPU a ``RuntimeError``. Here mmengine's own ``setup_env`` starts the group
+      (its launcher, ``env_cfg.dist_cfg``: backend, timeout) with
+      ``torch.cuda.set_device`` a no-op for that call only.
+    * **End.** mmengine never destroys the process group. Left to interpreter
+      teardown, gloo's worker threads can release the last references to tensors,
+      and so to Python objects, while the interpreter finalizes; such a thread
+      cannot take the GIL any more, is ended by CPython and ``std::terminate``
+      aborts the rank ("terminate called without an active exception") after a
+      finished run (pytorch/pytorch#190489; the abandoned pytorch/pytorch#179291
+      proposed the same atexit teardown inside torch). So at exit, while Python is
+      still whole, the ranks meet at a bounded barrier, the runner's reference
+      cycles (which hold the DDP reducer and its pending work) are collected, and
+      ``torch.distributed.destroy_process_group`` shuts gloo's threads down.
+
+    The tools select it (``runner_type``) for a distributed run without CUDA, with
+    ``env_cfg.dist_cfg.backend='gloo'`` and a DDP wrapper without ``device_ids``
+    (:func:`mmseg_fusion.compat.configure_cpu_distributed`); with mmseg's own
+    ``tools/train.py`` a config sets the same three keys.
+    """
+
+    def setup_env(self, env_cfg: dict) -> None:
+        """Start the process group as mmengine does; see the class docstring."""
+        if not self.distributed or is_distributed() or torch.cuda.is_available():
+            super().setup_env(env_cfg)
+            return
+        with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
+            super().setup_env(env_cfg)
+        atexit.register(end_process_group)
+
+
+def end_process_group() -> None:
+    """At exit: meet the other ranks, free what holds the group, and destroy it.
+
+    Without a meeting a rank could close its connections while another still reads
+    its last message; a rank that failed skips the teardown."""
+    if not torch.distributed.is_initialized():
+        return
+    try:
+        torch.distributed.monitored_barrier(timeout=EXIT_BARRIER_TIMEOUT)
+    except RuntimeError:
+        return  # a rank failed or hangs: its work may never finish; torchrun ends it
+    gc.collect()
+    torch.distributed.destroy_process_group()
