@@ -113,23 +113,24 @@ class OSRAttention(nn.Module):
                     f'N={x.shape[0]}, num_heads={self.num_heads}, got '
                     f'{tuple(relative_pos_enc.shape)}')
         n, c = x.shape[:2]
-        q = self.q(x).reshape(n, self.num_heads, c // self.num_heads, -1)
+        heads, head_channels = self.num_heads, c // self.num_heads
+        # (N, heads, tokens, C / heads) with unit stride on the last axis, as the fused
+        # CPU attention kernel needs (else a far slower fallback runs)
+        q = self.q(x).reshape(n, heads, head_channels, -1).transpose(-2, -1).contiguous()
         reduced = self.sr(x)
         reduced = reduced + self.local_conv(reduced)
-        k, v = self.kv(reduced).flatten(2).chunk(2, dim=1)
-        k = k.reshape(n, self.num_heads, c // self.num_heads, -1)
-        v = v.reshape(n, self.num_heads, c // self.num_heads, -1)
+        k, v = (t.transpose(-2, -1).contiguous() for t in self.kv(reduced).reshape(
+            n, 2, heads, head_channels, -1).unbind(1))
 
         bias = None
         if relative_pos_enc is not None:
-            attn_shape = (q.shape[-1], k.shape[-1])
+            attn_shape = (q.shape[-2], k.shape[-2])
             bias = relative_pos_enc
             if tuple(bias.shape[2:]) != attn_shape:
                 bias = F.interpolate(bias, size=attn_shape, mode='bicubic',
                                      align_corners=False)
         # softmax(q k^T * scale + bias) v, fused: (N, heads, HW, C/heads)
         out = F.scaled_dot_product_attention(
-            q.transpose(-2, -1), k.transpose(-2, -1), v.transpose(-2, -1),
-            attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
+            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
             scale=self.scale)
         return out.transpose(-2, -1).reshape(x.shape)
