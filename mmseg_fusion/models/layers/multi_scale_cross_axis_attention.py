@@ -1,5 +1,5 @@
 """Multi-scale cross-axis attention (MCA), the core block of MCANet."""
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -27,16 +27,61 @@ class _BiasFreeChannelNorm(nn.Module):
         return x / torch.sqrt(var + self.eps) * self.weight[:, None, None]
 
 
-# Per head, one token per row (features: the row's width x head channels) or per column.
-_TO_ROWS = 'b (head c) h w -> b head h (w c)'
-_TO_COLS = 'b (head c) h w -> b head w (h c)'
+# Largest axis length for which a strip convolution runs as a banded (Toeplitz)
+# matrix product; beyond it the matrix costs more than the convolution.
+_MAX_TOEPLITZ_SIZE = 256
+
+
+def _merged_strip_kernel(convs: nn.ModuleList) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sum of depthwise strip convolutions as one: ((C, k_max) weight, (C,) bias).
+
+    Each (C, 1, 1, k) or (C, 1, k, 1) kernel is zero-padded on both sides to the
+    longest length; with 'same' padding the summed convolution equals the sum of the
+    convolutions."""
+    longest = max(max(c.kernel_size) for c in convs)
+    weight = sum(
+        F.pad(c.weight.flatten(1), ((longest - max(c.kernel_size)) // 2, ) * 2)
+        for c in convs)
+    return weight, sum(c.bias for c in convs)
+
+
+def _strip_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                dim: int) -> torch.Tensor:
+    """Depthwise 'same' convolution of (N, C, H, W) ``x`` along ``dim`` (-1: x axis,
+    -2: y axis) with a (C, k) ``weight`` (k odd) and a (C,) ``bias``.
+
+    Up to ``_MAX_TOEPLITZ_SIZE`` it is a product with a (C, L, L) banded matrix
+    ``T[c, i, j] = weight[c, i - j + k // 2]`` (zero off the band): the CPU backward of
+    a depthwise convolution is several times slower than the two matrix products."""
+    channels, k = weight.shape
+    size = x.shape[dim]
+    if size > _MAX_TOEPLITZ_SIZE:
+        shape = (channels, 1, 1, k) if dim == -1 else (channels, 1, k, 1)
+        padding = (0, k // 2) if dim == -1 else (k // 2, 0)
+        return F.conv2d(x, weight.reshape(shape), bias, padding=padding,
+                        groups=channels)
+    steps = torch.arange(size, device=x.device)
+    taps = steps[:, None] - steps[None, :] + k // 2
+    taps = torch.where((taps >= 0) & (taps < k), taps, k)  # k: the zero appended below
+    band = torch.cat([weight, weight.new_zeros(channels, 1)], dim=1)[:, taps]
+    out = x @ band if dim == -1 else band.transpose(-2, -1) @ x
+    return out + bias[:, None, None]
+
+
+# Per head, one token per row or per column; a token's features are the head's
+# channels across the row (or column). Their order does not matter to the L2 norms
+# and dot products, so channels stay outer: (c w), not the reference's (w c).
+_TO_ROWS = 'b (head c) h w -> b head h (c w)'
+_TO_COLS = 'b (head c) h w -> b head w (c h)'
 
 
 def _cross_axis_attention(query: torch.Tensor, key_value: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T) v + q with L2-normalised q and k, over the last two dims."""
+    """softmax(q k^T) v + q with L2-normalised q and k, over the last two dims.
+
+    The keys' norms divide the (tokens x tokens) logits rather than the keys."""
     query = F.normalize(query, dim=-1)
-    key = F.normalize(key_value, dim=-1)
-    attn = (query @ key.transpose(-2, -1)).softmax(dim=-1)
+    key_norm = key_value.norm(dim=-1).clamp_min(1e-12)  # F.normalize's eps
+    attn = (query @ key_value.transpose(-2, -1) / key_norm[..., None, :]).softmax(-1)
     return attn @ key_value + query
 
 
@@ -53,6 +98,12 @@ class MultiScaleCrossAxisAttention(nn.Module):
     x-axis map (keys and values), and each column of the x-axis map over the columns of
     the y-axis map, with L2-normalised queries and keys, a softmax and the query added
     back. Both results go through the same 1x1 projection and are added to the input.
+
+    Computed as the reference computes it, in fewer steps: the strip convolutions of
+    one axis are summed into one kernel (the parameters stay one convolution per
+    kernel size, so checkpoints keep their keys) and applied as a banded matrix product
+    on axes up to 256 long; the keys' L2 norms scale the logits instead of the keys;
+    the two final projections are one (the projection is affine).
 
     Defect fixed: the reference code also creates a ``temperature`` parameter that it
     never uses; it is left out here, so every parameter takes part in the forward pass.
@@ -116,14 +167,20 @@ class MultiScaleCrossAxisAttention(nn.Module):
         check_feature_map('x', x, self.channels)
         h, w = x.shape[-2:]
         normed = self.norm(x)
-        x_axis = self.project_out(sum(conv(normed) for conv in self.x_axis_convs))
-        y_axis = self.project_out(sum(conv(normed) for conv in self.y_axis_convs))
+        # Both strip sums through project_out in one call (stacked along the batch).
+        strips = torch.cat([
+            _strip_conv(normed, *_merged_strip_kernel(self.x_axis_convs), dim=-1),
+            _strip_conv(normed, *_merged_strip_kernel(self.y_axis_convs), dim=-2)
+        ])
+        x_axis, y_axis = self.project_out(strips).chunk(2)
 
         n = self.num_heads
         rows = _cross_axis_attention(rearrange(y_axis, _TO_ROWS, head=n),
                                      rearrange(x_axis, _TO_ROWS, head=n))
         cols = _cross_axis_attention(rearrange(x_axis, _TO_COLS, head=n),
                                      rearrange(y_axis, _TO_COLS, head=n))
-        rows = rearrange(rows, 'b head h (w c) -> b (head c) h w', w=w)
-        cols = rearrange(cols, 'b head w (h c) -> b (head c) h w', h=h)
-        return self.project_out(rows) + self.project_out(cols) + x
+        rows = rearrange(rows, 'b head h (c w) -> b (head c) h w', w=w)
+        cols = rearrange(cols, 'b head w (c h) -> b (head c) h w', h=h)
+        # project_out(rows) + project_out(cols), one 1x1 convolution (it is affine).
+        out = F.conv2d(rows + cols, self.project_out.weight, 2 * self.project_out.bias)
+        return out + x

@@ -125,3 +125,19 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_wrong_input_channels():
     with pytest.raises(ValueError, match='x must have 8 channels'):
         build()(torch.randn(1, 16, 9, 9))
+
+
+@pytest.mark.parametrize('size', [5, 257])
+@pytest.mark.parametrize('dim', [-1, -2])
+def test_merged_strip_conv_equals_the_separate_convolutions(size, dim):
+    """The summed kernel, as a banded matrix product (axes up to 256) or as one
+    convolution (longer axes), gives the sum of the per-kernel-size convolutions."""
+    from mmseg_fusion.models.layers.multi_scale_cross_axis_attention import (
+        _merged_strip_kernel, _strip_conv)
+    module = build(channels=4, num_heads=2, kernel_sizes=(1, 3, 7))
+    convs = module.x_axis_convs if dim == -1 else module.y_axis_convs
+    shape = (2, 4, 3, size) if dim == -1 else (2, 4, size, 3)
+    x = torch.randn(shape)
+    expected = sum(conv(x) for conv in convs)
+    got = _strip_conv(x, *_merged_strip_kernel(convs), dim=dim)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
