@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES [test.py args...]
-# One process per GPU; without CUDA the processes run on the CPU with gloo.
+# torchrun (python -m torch.distributed.run) starts NUM_PROCESSES copies of
+# tools/test.py --launcher pytorch on this node: one per GPU; without CUDA the
+# processes share the CPUs and talk over gloo (tools/test.py configures it).
+# Several nodes: run it on each with NNODES, NODE_RANK, MASTER_ADDR and PORT set.
 # PYTHON selects the interpreter (default: python on PATH).
+if [ $# -lt 3 ]; then
+    echo "usage: $0 CONFIG CHECKPOINT NUM_PROCESSES [test.py args...]" >&2
+    exit 1
+fi
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

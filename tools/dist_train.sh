@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args...]
-# One process per GPU; without CUDA the processes run on the CPU with gloo.
+# torchrun (python -m torch.distributed.run) starts NUM_PROCESSES copies of
+# tools/train.py --launcher pytorch on this node: one per GPU; without CUDA the
+# processes share the CPUs and talk over gloo (tools/train.py configures it).
+# Several nodes: run it on each with NNODES, NODE_RANK, MASTER_ADDR and PORT set.
 # PYTHON selects the interpreter (default: python on PATH).
+if [ $# -lt 2 ]; then
+    echo "usage: $0 CONFIG NUM_PROCESSES [train.py args...]" >&2
+    exit 1
+fi
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
