@@ -1,0 +1,96 @@
+"""Tiny distributed runs for the multi-process tests and the exit measurement: a
+32 px U-Net config whose runs record each rank's loss per iteration, and helpers
+that run ``tools/dist_train.sh`` (torchrun) or ``tools/train.py`` on it."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+from typing import Dict, List, Sequence
+
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+
+from mmseg.registry import HOOKS
+from tests.tiny_run import CONFIG_TEMPLATE, write_tiny_data
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+# The tiny run with GroupNorm (per-sample statistics, so a batch split across
+# processes normalises as one batch does) and SGD (Adam's first step is sign(g) * lr,
+# which turns rounding-level differences of gradients near zero into lr-sized ones).
+RECORDED = '''
+custom_imports = dict(imports=['mmseg_fusion', 'tests.test_tools.distributed_runs'],
+                      allow_failed_imports=False)
+custom_hooks = [dict(type='LossRecorderHook')]
+'''
+
+
+@HOOKS.register_module()
+class LossRecorderHook(Hook):
+    """Append each training iteration's loss, as this rank computed it, to
+    ``{work_dir}/losses_rank{rank}.jsonl``."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        path = osp.join(runner.work_dir, f'losses_rank{get_rank()}.jsonl')
+        with open(path, 'a') as file:
+            file.write(json.dumps(dict(iter=runner.iter + 1,
+                                       loss=float(outputs['loss']))) + '\n')
+
+
+def write_config(root: str, max_iters: int = 2) -> str:
+    """The data (4 images of 32 px) and the GroupNorm/SGD config under ``root``."""
+    data_root = osp.join(root, 'data')
+    if not osp.isdir(data_root):
+        write_tiny_data(data_root, num_classes=2, size=32, num_images=4)
+    text = CONFIG_TEMPLATE.format(data_root=data_root, max_iters=max_iters)
+    text = text.replace("norm_cfg=dict(type='BN')",
+                        "norm_cfg=dict(type='GN', num_groups=2)")
+    text = text.replace("optimizer=dict(type='Adam', lr=0.01)",
+                        "optimizer=dict(type='SGD', lr=0.05, momentum=0.9)")
+    config = osp.join(root, 'tiny_unet_gn.py')
+    with open(config, 'w') as file:
+        file.write(text + RECORDED)
+    return config
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for torchrun's rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def tool_env(port: int) -> dict:
+    """Environment of a tool run: the repository importable, one intra-op thread per
+    process, the torchrun port."""
+    return dict(os.environ, PYTHONPATH=REPO, PYTHON=sys.executable,
+                OMP_NUM_THREADS='1', PORT=str(port))
+
+
+def run(args: Sequence[str], port: int,
+        timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a command from the repository root, capturing its output."""
+    return subprocess.run(list(args), cwd=REPO, env=tool_env(port), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def dist_train(config: str, work_dir: str, port: int, batch_per_process: int,
+               processes: int = 2) -> subprocess.CompletedProcess:
+    """``tools/dist_train.sh CONFIG N`` with ``batch_per_process`` images per rank."""
+    return run(['bash', 'tools/dist_train.sh', config, str(processes), '--work-dir',
+                work_dir, '--cfg-options',
+                f'train_dataloader.batch_size={batch_per_process}'], port)
+
+
+def losses(work_dir: str) -> Dict[int, List[float]]:
+    """The recorded losses: rank -> the loss of iterations 1, 2, ..."""
+    found = {}
+    for name in sorted(os.listdir(work_dir)):
+        if name.startswith('losses_rank') and name.endswith('.jsonl'):
+            rank = int(name[len('losses_rank'):-len('.jsonl')])
+            with open(osp.join(work_dir, name)) as file:
+                rows = [json.loads(line) for line in file]
+            found[rank] = [row['loss'] for row in sorted(rows, key=lambda r: r['iter'])]
+    return found
