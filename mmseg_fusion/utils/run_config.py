@@ -23,7 +23,7 @@ RUNNER_KEYS = frozenset({
     'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
     'experiment_name', 'model_wrapper_cfg', 'compile', 'runner_type',
     'custom_imports', 'tta_model', 'tta_pipeline', 'find_unused_parameters',
-    'activation_checkpointing', 'efficient_conv_bn_eval'
+    'activation_checkpointing', 'efficient_conv_bn_eval', 'sync_bn'
 })
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -62,8 +62,9 @@ def load_run_config(config: str,
       process may use (PyTorch warns, and may stall, with more workers than CPUs).
 
     The work dir is, by priority: ``work_dir``, the config's own ``work_dir``,
-    ``./work_dirs/{config name}``. Without CUDA, a distributed launcher gets gloo
-    (:func:`mmseg_fusion.compat.configure_cpu_distributed`).
+    ``./work_dirs/{config name}``. Without CUDA, a distributed launcher gets gloo,
+    a DDP wrapper without devices and the CPU runner, all through mmengine's
+    settings (:func:`mmseg_fusion.compat.configure_cpu_distributed`).
 
     Args:
         config (str): path of the config file.

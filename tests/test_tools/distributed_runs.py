@@ -9,10 +9,13 @@ import subprocess
 import sys
 from typing import Dict, List, Sequence
 
+import atexit
+
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 
-from mmseg.registry import HOOKS
+from mmseg.registry import HOOKS, RUNNERS
+from mmseg_fusion.engine import CPUDistributedRunner, end_process_group
 from tests.tiny_run import CONFIG_TEMPLATE, write_tiny_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -37,6 +40,16 @@ class LossRecorderHook(Hook):
         with open(path, 'a') as file:
             file.write(json.dumps(dict(iter=runner.iter + 1,
                                        loss=float(outputs['loss']))) + '\n')
+
+
+@RUNNERS.register_module()
+class RunnerWithoutTeardown(CPUDistributedRunner):
+    """The control of the exit measurement: the CPU runner, but the process group is
+    left to interpreter teardown, as mmengine leaves it."""
+
+    def setup_env(self, env_cfg: dict) -> None:
+        super().setup_env(env_cfg)
+        atexit.unregister(end_process_group)
 
 
 def write_config(root: str, max_iters: int = 2) -> str:
@@ -77,11 +90,13 @@ def run(args: Sequence[str], port: int,
 
 
 def dist_train(config: str, work_dir: str, port: int, batch_per_process: int,
-               processes: int = 2) -> subprocess.CompletedProcess:
-    """``tools/dist_train.sh CONFIG N`` with ``batch_per_process`` images per rank."""
+               processes: int = 2, options: Sequence[str] = ()
+               ) -> subprocess.CompletedProcess:
+    """``tools/dist_train.sh CONFIG N`` with ``batch_per_process`` images per rank
+    and more ``--cfg-options``."""
     return run(['bash', 'tools/dist_train.sh', config, str(processes), '--work-dir',
                 work_dir, '--cfg-options',
-                f'train_dataloader.batch_size={batch_per_process}'], port)
+                f'train_dataloader.batch_size={batch_per_process}', *options], port)
 
 
 def losses(work_dir: str) -> Dict[int, List[float]]:

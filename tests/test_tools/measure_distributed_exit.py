@@ -1,14 +1,16 @@
 """Count aborts at the end of 2-process CPU runs: ``tools/dist_train.sh`` on the tiny
 GroupNorm config of :mod:`tests.test_tools.distributed_runs`, N times.
 
-    python -m tests.test_tools.measure_distributed_exit --runs 50 --out DIR
+    python -m tests.test_tools.measure_distributed_exit --runs 50 --out DIR [--control]
 
 Each run trains 2 iterations on 2 processes (gloo), validates and saves a
 checkpoint, in a fresh work dir under DIR. A run counts as an abort when torchrun
 exits non-zero or a rank printed ``terminate called`` / ``Aborted`` / a fatal
 signal; its output is kept as ``DIR/run_K.log``. The summary (runs, aborts, the
 failed runs, seconds per run, load average) is printed and written to
-``DIR/summary.json``.
+``DIR/summary.json``. ``--control`` leaves the process group to interpreter
+teardown, as mmengine does (``RunnerWithoutTeardown``), to measure what the
+runner's teardown at exit changes.
 """
 import argparse
 import json
@@ -28,6 +30,8 @@ def parse_args(argv=None):
     parser.add_argument('--runs', type=int, default=50, help='number of runs')
     parser.add_argument('--out', required=True, help='folder for the runs (new)')
     parser.add_argument('--processes', type=int, default=2)
+    parser.add_argument('--control', action='store_true',
+                        help='no teardown at exit (the control)')
     return parser.parse_args(argv)
 
 
@@ -43,7 +47,9 @@ def main(argv=None) -> dict:
     for k in range(1, args.runs + 1):
         start = time.monotonic()
         result = dist_train(config, osp.join(args.out, f'work_{k}'), free_port(),
-                            batch_per_process=1, processes=args.processes)
+                            batch_per_process=1, processes=args.processes,
+                            options=(['runner_type=RunnerWithoutTeardown']
+                                     if args.control else []))
         seconds.append(time.monotonic() - start)
         output = result.stdout + result.stderr
         if result.returncode != 0 or ABORT_SIGNS.search(output):
@@ -53,7 +59,8 @@ def main(argv=None) -> dict:
                                sign=(ABORT_SIGNS.search(output) or [''])[0]))
         print(f'run {k}/{args.runs}: rc={result.returncode} '
               f'{seconds[-1]:.0f} s, aborts so far {len(failed)}', flush=True)
-    summary = dict(runs=args.runs, processes=args.processes, aborts=len(failed),
+    summary = dict(runs=args.runs, processes=args.processes, control=args.control,
+                   aborts=len(failed),
                    failed=failed, mean_seconds=sum(seconds) / len(seconds),
                    load_average=os.getloadavg())
     with open(osp.join(args.out, 'summary.json'), 'w') as file:

@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 
 from mmseg_fusion import compat
+from mmseg_fusion.utils import ConfigError
 from tests.test_tools.distributed_runs import (dist_train, free_port, losses, run,
                                                write_config)
 
@@ -32,6 +33,21 @@ def test_cpu_distributed_settings_are_mmengine_config_keys(monkeypatch):
     assert own.runner_type == 'MyRunner'
     assert own.model_wrapper_cfg == dict(type='MMDistributedDataParallel',
                                          broadcast_buffers=True, device_ids=None)
+
+
+@pytest.mark.parametrize('cfg, key', [
+    (dict(sync_bn='torch'), "sync_bn='torch'"),
+    (dict(model=dict(decode_head=[dict(), dict(norm_cfg=dict(type='SyncBN'))])),
+     "model.decode_head.1.norm_cfg.type='SyncBN'"),
+])
+def test_cpu_distributed_refuses_sync_bn(monkeypatch, cfg, key):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(ConfigError, match=f'^{key} synchronises BatchNorm, which '
+                       'needs CUDA') as error:
+        compat.configure_cpu_distributed(Config(cfg), 'pytorch')
+    assert "use dict(type='BN')" in str(error.value)
+    compat.configure_cpu_distributed(Config(cfg), 'none')  # one process: mmengine
+    # reverts SyncBN to BN itself
 
 
 def test_cpu_distributed_settings_leave_cuda_runs_alone(monkeypatch):
