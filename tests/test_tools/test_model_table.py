@@ -12,7 +12,7 @@ from tests.shared_data import REPO
 from tests.tiny_run import CONFIG_TEMPLATE
 
 DNET_DEMO = (REPO / 'configs' / 'demo' /
-             'dnet-tiny_dlk-w8_1xb2-adamw-450it_synthetic-ct-32x32x32.py')
+             'dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py')
 TINY_DNET = f'''_base_ = [{str(DNET_DEMO)!r}]
 crop_size = (16, 16, 16)
 model = dict(

@@ -73,7 +73,7 @@ def test_2d_round_trip(tool, tmp_path, capsys, family):
 def test_3d_dnet_round_trip(tool, tmp_path, capsys):
     """A tiny D-Net (the demo config at widths 4-32) at one 16^3 patch; its
     channels-first LayerNorm moves axes with negative indices."""
-    config = 'configs/demo/dnet-tiny_dlk-w8_1xb2-adamw-450it_synthetic-ct-32x32x32.py'
+    config = 'configs/demo/dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py'
     options = [
         'model.backbone.widths=[4,8,16,32]', 'model.backbone.salience_channels=2',
         'model.decode_head.in_channels=[2,4,8,16,32]'
@@ -100,7 +100,7 @@ def test_refuses_to_overwrite(tool, tmp_path, capsys):
 
 
 def test_shape_must_match_the_model(tool, tmp_path):
-    config = 'configs/demo/dnet-tiny_dlk-w8_1xb2-adamw-450it_synthetic-ct-32x32x32.py'
+    config = 'configs/demo/dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py'
     with pytest.raises(ValueError, match=r'--shape takes D \[H W\]'):
         tool.main([config, '--shape', '16', '16', '--out', str(tmp_path / 'x.onnx')])
 
