@@ -8,8 +8,8 @@ from .compat import apply_compat_fixes
 
 apply_compat_fixes()
 
-from . import (datasets, engine, evaluation, models,  # noqa: E402,F401  (registers)
-               structures, utils)
+# Importing the subpackages registers their modules.
+from . import datasets, engine, evaluation, models, structures, utils  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -263,9 +263,9 @@ class ResumeCheckpoint:
                 _with_previous(
                     f'cannot resume: checkpoint {path}{where} does not exist', path))
         if not _readable_zip(path):
-            raise CheckpointMismatchError(_with_previous(
-                f'cannot resume from {path}{where}: the file is truncated or is not a '
-                'PyTorch checkpoint (no complete zip archive)', path))
+            message = (f'cannot resume from {path}{where}: the file is truncated or '
+                       'is not a PyTorch checkpoint (no complete zip archive)')
+            raise CheckpointMismatchError(_with_previous(message, path))
         checkpoint = self._load(path, where)
         meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
         state_dict = checkpoint.get('state_dict') if isinstance(checkpoint,

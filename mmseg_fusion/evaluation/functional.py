@@ -259,9 +259,9 @@ def nsd_from_distances(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray,
 def _check_tolerance(tolerance, name: str = 'tolerance') -> float:
     """``tolerance`` as a float if it is a finite number >= 0, else raise naming
     ``name``."""
-    if isinstance(tolerance, bool) or not isinstance(
-            tolerance, (int, float, np.integer, np.floating)) or not (
-                math.isfinite(tolerance) and tolerance >= 0):
+    number = (int, float, np.integer, np.floating)
+    if (isinstance(tolerance, bool) or not isinstance(tolerance, number)
+            or not (math.isfinite(tolerance) and tolerance >= 0)):
         raise ValueError(f'{name} must be a finite number >= 0, got {tolerance!r}')
     return float(tolerance)
 

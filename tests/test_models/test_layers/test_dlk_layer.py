@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from mmseg_fusion.models.layers import DLKLayer
+from mmseg_fusion.models.layers import DLKLayer  # noqa: F401  (registers it)
 from tests.helpers import assert_every_parameter_gets_grad
 
 
