@@ -46,6 +46,7 @@ setup(
         'lite': read_requirements('lite'),
         'optional': read_requirements('optional'),
         'tests': read_requirements('tests'),
+        'lint': read_requirements('lint'),
         'all': read_requirements('lite') + read_requirements('optional') +
         read_requirements('tests'),
     },
