@@ -1,6 +1,8 @@
 """Distributed runs on CPUs (gloo): mmengine's settings; two processes against one."""
 import os.path as osp
+import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -8,8 +10,30 @@ from mmengine.config import Config
 
 from mmseg_fusion import compat
 from mmseg_fusion.utils import ConfigError
-from tests.test_tools.distributed_runs import (dist_train, free_port, losses, run,
-                                               write_config)
+from tests.test_tools.distributed_runs import (REPO, dist_train, free_port, losses,
+                                               run, tool_env, write_config)
+
+# The runner's setup_env as mmengine's Runner calls it, in a fresh process (world of
+# one, launched as torchrun would); CUDA made absent, as on a CPU build of torch.
+START_AND_END = textwrap.dedent('''
+    import atexit
+    import torch
+    torch.cuda.is_available = lambda: False
+    from mmseg_fusion.engine import CPUDistributedRunner, end_process_group
+    set_device = torch.cuda.set_device
+    runner = object.__new__(CPUDistributedRunner)
+    runner._distributed, runner._launcher = True, 'pytorch'
+    callbacks = atexit._ncallbacks()
+    runner.setup_env(dict(dist_cfg=dict(backend='gloo')))
+    assert torch.distributed.is_initialized()
+    assert torch.distributed.get_backend() == 'gloo'
+    assert torch.cuda.set_device is set_device  # patched for the start only
+    assert atexit._ncallbacks() == callbacks + 1
+    end_process_group()
+    assert not torch.distributed.is_initialized()
+    end_process_group()  # at exit again: nothing left to end
+    print('started and ended')
+''')
 
 
 def test_cpu_distributed_settings_are_mmengine_config_keys(monkeypatch):
@@ -56,6 +80,16 @@ def test_cpu_distributed_settings_leave_cuda_runs_alone(monkeypatch):
     compat.configure_cpu_distributed(cfg, 'pytorch')
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
     assert 'runner_type' not in cfg and 'model_wrapper_cfg' not in cfg
+
+
+def test_runner_starts_the_group_through_mmengine_and_ends_it():
+    env = dict(tool_env(free_port()), RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
+               MASTER_ADDR='127.0.0.1')
+    env['MASTER_PORT'] = env['PORT']
+    result = subprocess.run([sys.executable, '-c', START_AND_END], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert 'started and ended' in result.stdout
 
 
 @pytest.mark.slow
