@@ -52,17 +52,19 @@ class RunnerWithoutTeardown(CPUDistributedRunner):
         atexit.unregister(end_process_group)
 
 
-def write_config(root: str, max_iters: int = 2) -> str:
-    """The data (4 images of 32 px) and the GroupNorm/SGD config under ``root``."""
+def write_config(root: str, max_iters: int = 2, norm: str = 'GN') -> str:
+    """The data (4 images of 32 px) and the SGD config under ``root``, with GroupNorm
+    (``norm='GN'``) or tests/tiny_run.py's BatchNorm (``norm='BN'``)."""
     data_root = osp.join(root, 'data')
     if not osp.isdir(data_root):
         write_tiny_data(data_root, num_classes=2, size=32, num_images=4)
     text = CONFIG_TEMPLATE.format(data_root=data_root, max_iters=max_iters)
-    text = text.replace("norm_cfg=dict(type='BN')",
-                        "norm_cfg=dict(type='GN', num_groups=2)")
+    if norm == 'GN':
+        text = text.replace("norm_cfg=dict(type='BN')",
+                            "norm_cfg=dict(type='GN', num_groups=2)")
     text = text.replace("optimizer=dict(type='Adam', lr=0.01)",
                         "optimizer=dict(type='SGD', lr=0.05, momentum=0.9)")
-    config = osp.join(root, 'tiny_unet_gn.py')
+    config = osp.join(root, f'tiny_unet_{norm.lower()}.py')
     with open(config, 'w') as file:
         file.write(text + RECORDED)
     return config
