@@ -167,8 +167,8 @@ def read_image(path: str) -> np.ndarray:
     """
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f'cannot read image {path}: expected a PNG, JPEG, TIFF or '
-                         'BMP image file')
+        raise ValueError(f'cannot read image {path} (not an image, or truncated): '
+                         'expected a complete PNG, JPEG, TIFF or BMP file')
     check_complete(path, 'image')
     return image
 
@@ -218,8 +218,8 @@ def read_mask(path: str, threshold: int = MASK_THRESHOLD) -> np.ndarray:
     """
     mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if mask is None:
-        raise ValueError(f'cannot read mask {path}: expected a PNG, JPEG, TIFF or BMP '
-                         'image file')
+        raise ValueError(f'cannot read mask {path} (not an image, or truncated): '
+                         'expected a complete PNG, JPEG, TIFF or BMP file')
     check_complete(path, 'mask')
     if mask.ndim == 3:
         colour = cv2.COLOR_BGRA2GRAY if mask.shape[2] == 4 else cv2.COLOR_BGR2GRAY
