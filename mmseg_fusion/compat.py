@@ -37,8 +37,7 @@ import torch.nn.functional as F
 
 __all__ = [
     'CompiledOpMissingError', 'apply_compat_fixes', 'mmcv_ops_are_compiled',
-    'sigmoid_focal_loss', 'allow_mmengine_checkpoint_types',
-    'configure_cpu_distributed'
+    'sigmoid_focal_loss', 'allow_mmengine_checkpoint_types', 'configure_cpu_distributed'
 ]
 
 COMPILED_MMCV_HINT = (
@@ -94,8 +93,9 @@ def sigmoid_focal_loss(input: torch.Tensor,
     prob = input.sigmoid()
     log_p = F.logsigmoid(input)
     log_not_p = F.logsigmoid(-input)
-    loss = -(alpha * (1 - prob).pow(gamma) * log_p * positive +
-             (1 - alpha) * prob.pow(gamma) * log_not_p * (1 - positive))
+    loss = -(
+        alpha * (1 - prob).pow(gamma) * log_p * positive +
+        (1 - alpha) * prob.pow(gamma) * log_not_p * (1 - positive))
     if weight is not None:
         in_range = (target >= 0) & (target < num_classes)
         row_weight = torch.where(in_range, weight[target.clamp(0, num_classes - 1)],
@@ -248,12 +248,14 @@ def configure_cpu_distributed(cfg, launcher: str) -> None:
     if synced is not None:
         from .utils.cli import ConfigError
         raise ConfigError(
-            f'{synced} synchronises BatchNorm, which needs CUDA (torch\'s SyncBatchNorm '
-            'refuses CPU tensors, mmcv\'s MMSyncBN needs the compiled mmcv): without '
+            f'{synced} synchronises BatchNorm, which needs CUDA (torch\'s '
+            'SyncBatchNorm refuses CPU tensors, mmcv\'s MMSyncBN needs the compiled '
+            'mmcv): without '
             "CUDA use dict(type='BN') (each process normalises its own batch) or GN")
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
@@ -264,7 +266,7 @@ def _sync_bn_key(cfg) -> Optional[str]:
     """The first key of ``cfg`` that asks for SyncBN (``sync_bn`` or a norm layer of
     type 'SyncBN'/'MMSyncBN' in the model), as ``key=value``; None if none does."""
     if cfg.get('sync_bn'):
-        return f"sync_bn={cfg.sync_bn!r}"
+        return f'sync_bn={cfg.sync_bn!r}'
 
     def walk(node, path):
         if isinstance(node, dict):

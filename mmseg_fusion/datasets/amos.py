@@ -2,7 +2,6 @@
 from mmseg.registry import DATASETS
 
 from mmseg_fusion.utils.abdominal_labels import AMOS_CLASSES
-
 from .medical_volume import ITK_SNAP_COLOURS, MedicalVolumeDataset
 
 
@@ -26,6 +25,6 @@ class AMOSDataset(MedicalVolumeDataset):
         fold (int, optional): cross-validation fold. Default: None.
         **kwargs: see :class:`MedicalVolumeDataset`.
     """
-    METAINFO = dict(classes=AMOS_CLASSES,
-                    palette=[[0, 0, 0]] + [list(c) for c in ITK_SNAP_COLOURS])
+    METAINFO = dict(
+        classes=AMOS_CLASSES, palette=[[0, 0, 0]] + [list(c) for c in ITK_SNAP_COLOURS])
     CONVERTER = 'tools/dataset_converters/amos.py'

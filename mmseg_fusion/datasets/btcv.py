@@ -2,7 +2,6 @@
 from mmseg.registry import DATASETS
 
 from mmseg_fusion.utils.abdominal_labels import BTCV_CLASSES
-
 from .medical_volume import ITK_SNAP_COLOURS, MedicalVolumeDataset
 
 
@@ -31,7 +30,8 @@ class BTCVDataset(MedicalVolumeDataset):
         fold (int, optional): cross-validation fold. Default: None.
         **kwargs: see :class:`MedicalVolumeDataset`.
     """
-    METAINFO = dict(classes=BTCV_CLASSES,
-                    palette=[[0, 0, 0]] + [list(c) for c in ITK_SNAP_COLOURS[:13]])
+    METAINFO = dict(
+        classes=BTCV_CLASSES,
+        palette=[[0, 0, 0]] + [list(c) for c in ITK_SNAP_COLOURS[:13]])
     CONVERTER = 'tools/dataset_converters/btcv.py'
     OWN_CLASS_PROTOCOLS = ('transunet', )

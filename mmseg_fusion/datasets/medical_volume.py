@@ -139,8 +139,9 @@ def check_case_files(img_path: str, seg_map_path: Optional[str],
         check_label_ids(seg_map_path, label, num_classes)
     for path, volume in files:
         header = volume.header
-        expected = (int(getattr(volume.dataobj, 'offset', 0)) +
-                    int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
+        expected = (
+            int(getattr(volume.dataobj, 'offset', 0)) +
+            int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
         compressed = path.endswith('.gz')
         size = stored_bytes(path)
         complete = size == expected % 2**32 if compressed else size >= expected
@@ -352,6 +353,9 @@ class MedicalVolumeDataset(BaseDataset):
             if self.check_files:
                 check_case_files(img_path, seg_map_path, num_classes)
             data_list.append(
-                dict(img_path=img_path, seg_map_path=seg_map_path, case_id=case_id,
-                     num_classes=num_classes))
+                dict(
+                    img_path=img_path,
+                    seg_map_path=seg_map_path,
+                    case_id=case_id,
+                    num_classes=num_classes))
         return data_list

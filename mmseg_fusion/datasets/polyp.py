@@ -48,8 +48,7 @@ class PolypDataset(BaseSegDataset):
             no mask; the message names the folder or both files.
         ValueError: with ``check_files``, a bad image or mask (see above).
     """
-    METAINFO = dict(
-        classes=('background', 'polyp'), palette=[[0, 0, 0], [255, 64, 64]])
+    METAINFO = dict(classes=('background', 'polyp'), palette=[[0, 0, 0], [255, 64, 64]])
 
     def __init__(self,
                  img_suffix: str = '.png',
@@ -63,8 +62,7 @@ class PolypDataset(BaseSegDataset):
                 f'reduce_zero_label must be False for PolypDataset (0 is background), '
                 f'got {reduce_zero_label!r}')
         if subset is not None and (not isinstance(subset, str) or not subset):
-            raise ValueError(
-                f'subset must be None or a non-empty str, got {subset!r}')
+            raise ValueError(f'subset must be None or a non-empty str, got {subset!r}')
         self.subset = subset
         self.check_files = check_files
         super().__init__(

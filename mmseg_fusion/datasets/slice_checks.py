@@ -46,7 +46,9 @@ def _open(path: str, role: str, decode: bool,
     return image
 
 
-def check_slice_pair(img_path: str, mask_path: str, num_classes: int,
+def check_slice_pair(img_path: str,
+                     mask_path: str,
+                     num_classes: int,
                      raw_masks: bool = False,
                      backend_args: Optional[dict] = None) -> Tuple[int, int]:
     """Check one image and its mask; return the image's (width, height).
@@ -89,7 +91,9 @@ def check_slice_pair(img_path: str, mask_path: str, num_classes: int,
     return size
 
 
-def check_data_list(data_list: List[dict], num_classes: int, pipeline,
+def check_data_list(data_list: List[dict],
+                    num_classes: int,
+                    pipeline,
                     backend_args: Optional[dict] = None) -> None:
     """:func:`check_slice_pair` of every data info with a mask; masks count as raw
     when ``pipeline`` (a ``Compose``) holds ``BinarizeSegMap``.

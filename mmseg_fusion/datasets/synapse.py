@@ -82,8 +82,7 @@ class SynapseSliceDataset(SynapseDataset):
                              f'{spacing_file!r}')
         self.spacing_file = spacing_file
         self.check_files = check_files
-        super().__init__(
-            img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
     def spacing_path(self) -> Optional[str]:
         """Where the spacing JSON is read from: ``spacing_file`` joined to

@@ -2,8 +2,7 @@
 for distributed runs without CUDA into ``RUNNERS`` on import, and checkpoint writing
 that a kill cannot corrupt (applied on import, see :mod:`.checkpoint_io`)."""
 from .checkpoint_io import (ResumeCheckpoint, find_resume_checkpoint,
-                            make_checkpoint_saving_atomic,
-                            remove_stale_temporary_files)
+                            make_checkpoint_saving_atomic, remove_stale_temporary_files)
 from .cpu_distributed_runner import CPUDistributedRunner, end_process_group
 from .hooks import (ExactResumeHook, NonFiniteLossError, NonFiniteLossHook,
                     random_states, set_random_states)

@@ -171,8 +171,11 @@ def _removals_after_saving(method):
             result = method(self, *args, **kwargs)
         finally:
             self.file_backend = backend
-        kept = {self.last_ckpt, getattr(self, 'best_ckpt_path', None),
-                *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        kept = {
+            self.last_ckpt,
+            getattr(self, 'best_ckpt_path', None),
+            *getattr(self, 'best_ckpt_path_dict', {}).values()
+        }
         for action, path in proxy.pending:
             if path not in kept:
                 getattr(backend, action)(path)
@@ -272,8 +275,9 @@ class ResumeCheckpoint:
                                                                 dict) else None
         if not isinstance(meta, dict) or 'iter' not in meta or \
                 not isinstance(state_dict, dict):
-            held = (sorted(checkpoint)[:4] if isinstance(checkpoint, dict) else
-                    type(checkpoint).__name__)
+            held = (
+                sorted(checkpoint)[:4]
+                if isinstance(checkpoint, dict) else type(checkpoint).__name__)
             raise CheckpointMismatchError(
                 f'cannot resume from {path}{where}: it is not an mmengine training '
                 f'checkpoint (no meta iteration or state_dict; it holds {held}); to '
@@ -293,9 +297,10 @@ class ResumeCheckpoint:
             return torch.load(path, map_location='cpu', mmap=True, weights_only=True)
         except Exception as error:  # torch raises many types for a bad file
             reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
-            raise CheckpointMismatchError(_with_previous(
-                f'cannot resume from {path}{where}: the file cannot be read as a '
-                f'checkpoint ({type(error).__name__}: {reason})', path)) from error
+            raise CheckpointMismatchError(
+                _with_previous(
+                    f'cannot resume from {path}{where}: the file cannot be read as a '
+                    f'checkpoint ({type(error).__name__}: {reason})', path)) from error
 
     def check_model(self, model) -> None:
         """Raise :class:`CheckpointMismatchError` unless the checkpoint holds a weight
@@ -303,8 +308,10 @@ class ResumeCheckpoint:
         from ..utils.checkpoint_check import unwrap_model
         expected = unwrap_model(model).state_dict()
         missing = [key for key in expected if key not in self.shapes]
-        resized = [key for key in expected if key in self.shapes
-                   and self.shapes[key] != tuple(expected[key].shape)]
+        resized = [
+            key for key in expected
+            if key in self.shapes and self.shapes[key] != tuple(expected[key].shape)
+        ]
         if not missing and not resized:
             return
         problems = []
@@ -321,7 +328,8 @@ class ResumeCheckpoint:
             f'({"; ".join(problems)})')
 
 
-def find_resume_checkpoint(work_dir: str, load_from: Optional[str] = None
+def find_resume_checkpoint(work_dir: str,
+                           load_from: Optional[str] = None
                            ) -> Optional[ResumeCheckpoint]:
     """The checkpoint ``--resume`` continues from, checked.
 

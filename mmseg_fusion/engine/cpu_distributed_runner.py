@@ -7,7 +7,6 @@ from unittest import mock
 import torch
 from mmengine.dist import is_distributed
 from mmengine.runner import Runner
-
 from mmseg.registry import RUNNERS
 
 # How long the exit barrier waits for the slowest rank before giving up (a rank that

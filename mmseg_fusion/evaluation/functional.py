@@ -111,8 +111,10 @@ def _check_spacing(spacing: Optional[Sequence[float]],
     return values
 
 
-def surface_distances(pred, gt, spacing: Optional[Sequence[float]] = None
-                      ) -> Tuple[np.ndarray, np.ndarray]:
+def surface_distances(
+        pred,
+        gt,
+        spacing: Optional[Sequence[float]] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Directed distances between the surfaces of two binary masks, both ways.
 
     The surface of a mask is ``mask ^ binary_erosion(mask)`` with the face (6- or 4-)
@@ -148,8 +150,7 @@ def surface_distances(pred, gt, spacing: Optional[Sequence[float]] = None
     union = pred | gt
     if not union.any():
         return np.zeros(0), np.zeros(0)
-    box = tuple(
-        slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(union))
+    box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(union))
     pred_surface = _surface(pred[box])
     gt_surface = _surface(gt[box])
     if not gt_surface.any():
@@ -185,11 +186,12 @@ def hd95_from_distances(pred_to_gt: np.ndarray,
                          f'surfaces), got {len(pred_to_gt)} and {len(gt_to_pred)}')
     if method == 'medpy':
         return float(np.percentile(np.concatenate([pred_to_gt, gt_to_pred]), 95))
-    return float(
-        max(np.percentile(pred_to_gt, 95), np.percentile(gt_to_pred, 95)))
+    return float(max(np.percentile(pred_to_gt, 95), np.percentile(gt_to_pred, 95)))
 
 
-def hd95(pred, gt, spacing: Optional[Sequence[float]] = None,
+def hd95(pred,
+         gt,
+         spacing: Optional[Sequence[float]] = None,
          method: str = 'medpy') -> float:
     """95th percentile Hausdorff distance between the surfaces of two binary masks,
     as ``medpy.metric.binary.hd95`` (connectivity 1) or MONAI computes it.
@@ -251,8 +253,7 @@ def nsd_from_distances(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray,
     total = len(pred_to_gt) + len(gt_to_pred)
     if total == 0:
         return float('nan')
-    within = int((pred_to_gt <= tolerance).sum()) + int(
-        (gt_to_pred <= tolerance).sum())
+    within = int((pred_to_gt <= tolerance).sum()) + int((gt_to_pred <= tolerance).sum())
     return within / total
 
 
@@ -266,7 +267,9 @@ def _check_tolerance(tolerance, name: str = 'tolerance') -> float:
     return float(tolerance)
 
 
-def normalized_surface_dice(pred, gt, tolerance: float,
+def normalized_surface_dice(pred,
+                            gt,
+                            tolerance: float,
                             spacing: Optional[Sequence[float]] = None) -> float:
     """Normalised surface Dice (NSD, surface Dice) of two binary masks at a
     tolerance: the fraction of both surfaces lying within ``tolerance`` of the other.

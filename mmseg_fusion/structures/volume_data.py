@@ -30,8 +30,9 @@ class VolumeData(BaseDataElement):
             raise TypeError(f'VolumeData field {name!r} must be a tensor or an array, '
                             f'got {type(value).__name__}')
         if value.ndim != 4:
-            raise ValueError(f'VolumeData field {name!r} must be a (C, D, H, W) volume, '
-                             f'got shape {tuple(value.shape)}')
+            raise ValueError(
+                f'VolumeData field {name!r} must be a (C, D, H, W) volume, '
+                f'got shape {tuple(value.shape)}')
         shape = self.shape
         if shape is not None and tuple(value.shape[1:]) != shape:
             raise ValueError(f'VolumeData field {name!r} must have the spatial shape '

@@ -37,8 +37,7 @@ def check_positive_int(name: str, value) -> int:
 def check_rate(name: str, value) -> float:
     """Return ``value`` if it is a number in [0, 1) (a drop rate), else raise naming
     ``name``."""
-    if (isinstance(value, bool) or not isinstance(value, Number)
-            or not 0 <= value < 1):
+    if (isinstance(value, bool) or not isinstance(value, Number) or not 0 <= value < 1):
         raise ValueError(f'{name} must be a float in [0, 1), got {value!r}')
     return value
 
@@ -89,12 +88,12 @@ def check_stage_indices(name: str,
             from 1 to ``num_stages``.
         increasing (bool): whether the indices must be in increasing order.
     """
-    valid = (isinstance(value, (list, tuple)) and len(value) > 0
-             and (length is None or len(value) == length)
-             and all(not isinstance(i, bool) and isinstance(i, int)
-                     and 0 <= i < num_stages for i in value)
-             and len(set(value)) == len(value)
-             and (not increasing or list(value) == sorted(value)))
+    valid = (
+        isinstance(value, (list, tuple)) and len(value) > 0
+        and (length is None or len(value) == length)
+        and all(not isinstance(i, bool) and isinstance(i, int) and 0 <= i < num_stages
+                for i in value) and len(set(value)) == len(value)
+        and (not increasing or list(value) == sorted(value)))
     if not valid:
         count = str(length) if length is not None else 'a non-empty'
         order = ', increasing' if increasing else ''
@@ -121,9 +120,8 @@ def check_int_or_tuple(name: str,
     if value is None and optional:
         return None
     sizes = (value, ) * length if isinstance(value, int) else value
-    if (not isinstance(sizes, (list, tuple)) or len(sizes) != length
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
-                   for s in sizes)):
+    if (not isinstance(sizes, (list, tuple)) or len(sizes) != length or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)):
         axes = f' {what}' if what else ''
         none = 'None, ' if optional else ''
         raise ValueError(f'{name} must be {none}a positive int or a list or tuple of '

@@ -56,9 +56,11 @@ def one_line(message: str) -> str:
     return ' '.join(str(message).split())
 
 
-def run_cli(main: Callable[[Optional[Sequence[str]]], object],
-            argv: Optional[Sequence[str]] = None,
-            catch: Tuple[Type[BaseException], ...] = (ToolError, )) -> object:
+def run_cli(
+    main: Callable[[Optional[Sequence[str]]], object],
+    argv: Optional[Sequence[str]] = None,
+    catch: Tuple[Type[BaseException], ...] = (ToolError, )
+) -> object:
     """Call ``main(argv)``; report an exception of the ``catch`` types as
     ``error: <message>`` on stderr and exit with status 1.
 

@@ -51,25 +51,27 @@ def attention_flop_handle(inputs: List[Any], outputs: List[Any]) -> int:
     return batch * queries * keys * (dim + v_shape[-1])
 
 
-def count_flops(model: torch.nn.Module,
-                inputs: Union[torch.Tensor, Sequence]) -> Optional[int]:
+def count_flops(model: torch.nn.Module, inputs: Union[torch.Tensor,
+                                                      Sequence]) -> Optional[int]:
     """mmengine's FLOP count of ``model(*inputs)`` (fused attention included), or None
     (with the reason logged as a warning) if the model cannot be traced."""
-    inputs = inputs if isinstance(inputs, tuple) else (
-        tuple(inputs) if isinstance(inputs, list) else inputs)
+    inputs = inputs if isinstance(
+        inputs, tuple) else (tuple(inputs) if isinstance(inputs, list) else inputs)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter('ignore')
             analyzer = FlopAnalyzer(model, inputs)
-            analyzer.set_op_handle(
-                'aten::scaled_dot_product_attention', attention_flop_handle)
+            analyzer.set_op_handle('aten::scaled_dot_product_attention',
+                                   attention_flop_handle)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             return analyzer.total()
     except Exception as error:  # any tracing failure means the count is n/a
-        print_log(f'FLOPs of {type(model).__name__} not counted: '
-                  f'{type(error).__name__}: {str(error)[:300]}', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'FLOPs of {type(model).__name__} not counted: '
+            f'{type(error).__name__}: {str(error)[:300]}',
+            logger='current',
+            level=logging.WARNING)
         return None
 
 
@@ -104,7 +106,9 @@ def random_batch(model,
     """Random uint8 images of ``shape`` through the model's data preprocessor."""
     meta = dict(ori_shape=shape, img_shape=shape, pad_shape=shape)
     data = dict(
-        inputs=[torch.randint(0, 256, (channels, *shape), dtype=torch.uint8)
-                for _ in range(batch_size)],
+        inputs=[
+            torch.randint(0, 256, (channels, *shape), dtype=torch.uint8)
+            for _ in range(batch_size)
+        ],
         data_samples=[SegDataSample(metainfo=meta) for _ in range(batch_size)])
     return model.data_preprocessor(data, False)

@@ -48,7 +48,9 @@ class OnnxExportError(ToolError, RuntimeError):
             names it (e.g. ``aten::cummax``).
     """
 
-    def __init__(self, message: str, module_path: Optional[str] = None,
+    def __init__(self,
+                 message: str,
+                 module_path: Optional[str] = None,
                  module_type: Optional[str] = None,
                  operation: Optional[str] = None) -> None:
         super().__init__(message)
@@ -113,21 +115,24 @@ def _adaptive_pool(kind: str, x: torch.Tensor, output_size) -> torch.Tensor:
         for i in range(out):
             start, stop = (i * size) // out, math.ceil((i + 1) * size / out)
             cell = x.narrow(dim, start, stop - start)
-            cells.append(cell.mean(dim, keepdim=True) if kind == 'avg' else
-                         cell.amax(dim, keepdim=True))
+            cells.append(
+                cell.mean(dim, keepdim=True) if kind ==
+                'avg' else cell.amax(dim, keepdim=True))
         x = torch.cat(cells, dim=dim)
     return x
 
 
 _ADAPTIVE = {
-    F.adaptive_avg_pool1d: ('avg', 1), F.adaptive_avg_pool2d: ('avg', 2),
-    F.adaptive_avg_pool3d: ('avg', 3), F.adaptive_max_pool1d: ('max', 1),
-    F.adaptive_max_pool2d: ('max', 2), F.adaptive_max_pool3d: ('max', 3),
+    F.adaptive_avg_pool1d: ('avg', 1),
+    F.adaptive_avg_pool2d: ('avg', 2),
+    F.adaptive_avg_pool3d: ('avg', 3),
+    F.adaptive_max_pool1d: ('max', 1),
+    F.adaptive_max_pool2d: ('max', 2),
+    F.adaptive_max_pool3d: ('max', 3),
     torch._C._nn.adaptive_avg_pool2d: ('avg', 2),
     torch._C._nn.adaptive_avg_pool3d: ('avg', 3),
     torch.adaptive_avg_pool1d: ('avg', 1)
 }
-
 
 _MOVEDIM = (torch.movedim, torch.moveaxis, torch.Tensor.movedim, torch.Tensor.moveaxis)
 
@@ -205,8 +210,12 @@ def _export_kwargs(exporter: str) -> dict:
     return {}
 
 
-def _export(module: nn.Module, inputs: Tuple[torch.Tensor, ...], f, opset: int,
-            dynamic_batch: bool, exporter: str,
+def _export(module: nn.Module,
+            inputs: Tuple[torch.Tensor, ...],
+            f,
+            opset: int,
+            dynamic_batch: bool,
+            exporter: str,
             input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None) -> None:
     """One call of ``torch.onnx.export`` (quiet, exact adaptive pooling, eval mode);
@@ -214,8 +223,8 @@ def _export(module: nn.Module, inputs: Tuple[torch.Tensor, ...], f, opset: int,
     if exporter not in EXPORTERS:
         raise ValueError(f'exporter must be one of {EXPORTERS}, got {exporter!r}')
     input_names = list(input_names or [f'input{i}' for i in range(len(inputs))])
-    kwargs = dict(opset_version=opset, input_names=input_names,
-                  **_export_kwargs(exporter))
+    kwargs = dict(
+        opset_version=opset, input_names=input_names, **_export_kwargs(exporter))
     if output_names:
         kwargs['output_names'] = list(output_names)
     if dynamic_batch and exporter == 'dynamo':
@@ -272,8 +281,8 @@ def _first_line(error: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
-def _record_frontier_calls(root: nn.Module, inputs: tuple, node: nn.Module
-                           ) -> Dict[str, Tuple[nn.Module, tuple, dict]]:
+def _record_frontier_calls(root: nn.Module, inputs: tuple,
+                           node: nn.Module) -> Dict[str, Tuple[nn.Module, tuple, dict]]:
     """The topmost submodules of ``node`` that are called as modules during
     ``root(*inputs)`` (a block run through another method, e.g. a decode head's
     ``predict``, is passed through to its called children), in call order, with
@@ -304,12 +313,13 @@ def _record_frontier_calls(root: nn.Module, inputs: tuple, node: nn.Module
     return calls
 
 
-def locate_export_failure(root: nn.Module, inputs: Tuple[torch.Tensor, ...],
-                          error: BaseException, opset: int = 17,
+def locate_export_failure(root: nn.Module,
+                          inputs: Tuple[torch.Tensor, ...],
+                          error: BaseException,
+                          opset: int = 17,
                           dynamic_batch: bool = True,
                           exporter: str = 'torchscript',
-                          relative_to: Optional[nn.Module] = None
-                          ) -> OnnxExportError:
+                          relative_to: Optional[nn.Module] = None) -> OnnxExportError:
     """The deepest block of ``root`` that fails to export on its own, with the
     operation its exporter error names.
 
@@ -337,8 +347,8 @@ def locate_export_failure(root: nn.Module, inputs: Tuple[torch.Tensor, ...],
                     outputs = call(*tensors)
                 if not outputs:
                     continue
-                _export(call, tensors, io.BytesIO(), opset,
-                        dynamic_batch and _same_batch(tensors), exporter)
+                _export(call, tensors, io.BytesIO(), opset, dynamic_batch
+                        and _same_batch(tensors), exporter)
             except Exception as child_error:  # any exporter failure
                 failed = (name, child, child_error)
                 break
@@ -363,8 +373,11 @@ def _same_batch(tensors: Sequence[torch.Tensor]) -> bool:
     return len(sizes) == 1 and None not in sizes
 
 
-def export_onnx(module: nn.Module, inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
-                f: Union[str, io.BytesIO], opset: int = 17, dynamic_batch: bool = True,
+def export_onnx(module: nn.Module,
+                inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
+                f: Union[str, io.BytesIO],
+                opset: int = 17,
+                dynamic_batch: bool = True,
                 exporter: str = 'torchscript',
                 input_names: Optional[Sequence[str]] = None,
                 output_names: Optional[Sequence[str]] = None,
@@ -459,7 +472,9 @@ def _describe(path: str, module: nn.Module) -> str:
     return f'block {path} ({type(module).__name__}, {module_type})'
 
 
-def onnxruntime_failure(root: nn.Module, error: BaseException, stage: str,
+def onnxruntime_failure(root: nn.Module,
+                        error: BaseException,
+                        stage: str,
                         relative_to: Optional[nn.Module] = None) -> OnnxExportError:
     """An onnxruntime error (at ``stage``: 'loading' or 'running' the graph exported
     from ``root``) as an :class:`OnnxExportError` naming the node's block (its path
@@ -497,8 +512,9 @@ def random_onnx_nodes(model: Union[str, bytes]) -> List[str]:
     """Names (with op type) of the graph's nodes that draw random numbers at every
     run (e.g. mmseg's Hamburger, whose NMF bases are random in eval mode too)."""
     onnx = _import('onnx')
-    proto = (onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(
-        model, load_external_data=False))
+    proto = (
+        onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(
+            model, load_external_data=False))
     nodes = []
 
     def visit(graph):

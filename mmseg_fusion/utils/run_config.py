@@ -10,8 +10,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from ..compat import configure_cpu_distributed
-from .cli import (ConfigError, DataNotFoundError, OutputExistsError,
-                  PathNotFoundError)
+from .cli import ConfigError, DataNotFoundError, OutputExistsError, PathNotFoundError
 
 # Top-level keys that mmengine's Runner (and mmseg's tools) read even when a config
 # leaves them out, so ``--cfg-options`` may set them.
@@ -21,22 +20,29 @@ RUNNER_KEYS = frozenset({
     'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
     'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher', 'env_cfg',
     'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
-    'experiment_name', 'model_wrapper_cfg', 'compile', 'runner_type',
-    'custom_imports', 'tta_model', 'tta_pipeline', 'find_unused_parameters',
-    'activation_checkpointing', 'efficient_conv_bn_eval', 'sync_bn'
+    'experiment_name', 'model_wrapper_cfg', 'compile', 'runner_type', 'custom_imports',
+    'tta_model', 'tta_pipeline', 'find_unused_parameters', 'activation_checkpointing',
+    'efficient_conv_bn_eval', 'sync_bn'
 })
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 # The folder name of each dataset's default data_root -> the tool that makes it.
 DATA_MAKERS = {
-    'kvasir_seg': 'tools/dataset_converters/kvasir_seg.py',
-    'cvc_clinicdb': 'tools/dataset_converters/cvc_clinicdb.py',
-    'pranet_polyp': 'tools/dataset_converters/pranet_polyp.py',
-    'synapse': 'tools/dataset_converters/synapse.py',
-    'btcv': 'tools/dataset_converters/btcv.py',
-    'amos': 'tools/dataset_converters/amos.py',
-    'synthetic_polyp': 'tools/misc/generate_synthetic_polyps.py',
+    'kvasir_seg':
+    'tools/dataset_converters/kvasir_seg.py',
+    'cvc_clinicdb':
+    'tools/dataset_converters/cvc_clinicdb.py',
+    'pranet_polyp':
+    'tools/dataset_converters/pranet_polyp.py',
+    'synapse':
+    'tools/dataset_converters/synapse.py',
+    'btcv':
+    'tools/dataset_converters/btcv.py',
+    'amos':
+    'tools/dataset_converters/amos.py',
+    'synthetic_polyp':
+    'tools/misc/generate_synthetic_polyps.py',
     'synthetic_ct_btcv': ('tools/misc/generate_synthetic_ct.py, then '
                           'tools/dataset_converters/btcv.py --protocol holdout (or '
                           'tools/misc/run_demo.py --volumetric)'),
@@ -111,7 +117,9 @@ def check_option_keys(cfg: Config, cfg_options: dict) -> None:
                           f'(nor one the runner reads); {hint}')
 
 
-def move_data_root(cfg: Config, old_root: str, new_root: str,
+def move_data_root(cfg: Config,
+                   old_root: str,
+                   new_root: str,
                    keep: Optional[dict] = None) -> None:
     """Replace, in place, every string of ``cfg`` that is ``old_root`` or a path
     inside it (``old_root/...``) by the same path under ``new_root``; the dotted keys
@@ -196,9 +204,8 @@ def check_data_folders(cfg: Config, loaders: Sequence[str]) -> None:
                     if not osp.exists(folder):
                         missing, what = folder, 'image folder'
             if missing is not None:
-                raise DataNotFoundError(
-                    f'{what} {missing} ({name}) does not exist: '
-                    f'{data_hint(root, cfg.get("data_root"))}')
+                raise DataNotFoundError(f'{what} {missing} ({name}) does not exist: '
+                                        f'{data_hint(root, cfg.get("data_root"))}')
 
 
 def data_hint(*roots: Optional[str]) -> str:
@@ -307,8 +314,11 @@ def accepted_arguments(metric_cfg: dict) -> Tuple[set, bool]:
     if cls is None:
         raise ConfigError(f'metric type {metric_type!r} is not registered in mmseg')
     parameters = inspect.signature(cls.__init__).parameters
-    named = {name for name, p in parameters.items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    named = {
+        name
+        for name, p in parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
     return named, takes_kwargs
 

@@ -72,8 +72,9 @@ def test_input_size(cfg: Config,
     if test_cfg.get('mode') == 'slide' and test_cfg.get('crop_size'):
         size = test_cfg['crop_size']
     else:
-        size = (cfg.get('crop_size')
-                or (cfg.model.get('data_preprocessor') or {}).get('size') or (512, 512))
+        size = (
+            cfg.get('crop_size')
+            or (cfg.model.get('data_preprocessor') or {}).get('size') or (512, 512))
     size = (size, size) if isinstance(size, int) else size
     return tuple(int(s) for s in size)
 
@@ -90,7 +91,8 @@ def input_channels(cfg: Config) -> int:
     return 1 if is_volumetric(cfg) else 3
 
 
-def build_segmentor(cfg: Config, checkpoint: Optional[str] = None,
+def build_segmentor(cfg: Config,
+                    checkpoint: Optional[str] = None,
                     auxiliary_head: bool = False) -> nn.Module:
     """The config's segmentor on CPU in eval mode, SyncBN reverted, without the
     auxiliary head (it does not run at inference) unless ``auxiliary_head``. Without
@@ -113,13 +115,16 @@ def build_segmentor(cfg: Config, checkpoint: Optional[str] = None,
     model = revert_sync_batchnorm(model)
     if checkpoint is not None:
         check_checkpoint_fits(model, checkpoint)
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=False,
-                        logger='silent')
+        load_checkpoint(
+            model, checkpoint, map_location='cpu', strict=False, logger='silent')
     return model.eval()
 
 
-def random_inputs(model: nn.Module, cfg: Config, size: Sequence[int],
-                  batch_size: int = 1, seed: int = 0) -> torch.Tensor:
+def random_inputs(model: nn.Module,
+                  cfg: Config,
+                  size: Sequence[int],
+                  batch_size: int = 1,
+                  seed: int = 0) -> torch.Tensor:
     """A batch of random inputs of spatial ``size`` after the model's data
     preprocessor: uint8 images (2-D) or float volumes in [0, 1] (3-D, the range of
     the CT configs' intensity window)."""
@@ -128,13 +133,18 @@ def random_inputs(model: nn.Module, cfg: Config, size: Sequence[int],
     channels = input_channels(cfg)
     size = tuple(size)
     if len(size) == 3:
-        inputs = [torch.rand((channels, *size), generator=generator)
-                  for _ in range(batch_size)]
+        inputs = [
+            torch.rand((channels, *size), generator=generator)
+            for _ in range(batch_size)
+        ]
         return model.data_preprocessor(dict(inputs=inputs), False)['inputs']
     meta = dict(ori_shape=size, img_shape=size, pad_shape=size)
     data = dict(
-        inputs=[torch.randint(0, 256, (channels, *size), dtype=torch.uint8,
-                              generator=generator) for _ in range(batch_size)],
+        inputs=[
+            torch.randint(
+                0, 256, (channels, *size), dtype=torch.uint8, generator=generator)
+            for _ in range(batch_size)
+        ],
         data_samples=[SegDataSample(metainfo=meta) for _ in range(batch_size)])
     return model.data_preprocessor(data, False)['inputs']
 
@@ -157,7 +167,9 @@ class SegmentorLogits(nn.Module):
         - Output ('logits'): (N, K, *size).
     """
 
-    def __init__(self, segmentor: nn.Module, size: Sequence[int],
+    def __init__(self,
+                 segmentor: nn.Module,
+                 size: Sequence[int],
                  mode: str = 'logits') -> None:
         super().__init__()
         if mode not in ('logits', 'tensor'):

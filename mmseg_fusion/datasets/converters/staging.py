@@ -47,8 +47,10 @@ def staged_output(out_dir: str, force: bool, entries: Sequence[str]) -> Iterator
     output_is_taken(out_dir, force, entries)
     parent = osp.dirname(osp.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(out_dir))}.',
-                               suffix=STAGING_SUFFIX, dir=parent)
+    staging = tempfile.mkdtemp(
+        prefix=f'.{osp.basename(osp.abspath(out_dir))}.',
+        suffix=STAGING_SUFFIX,
+        dir=parent)
     try:
         yield staging
         prepare_output_folder(out_dir, force, entries)

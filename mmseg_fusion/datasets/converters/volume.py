@@ -20,8 +20,7 @@ import os.path as osp
 import shutil
 import sys
 import zlib
-from typing import (Callable, ContextManager, Dict, List, NamedTuple, Optional,
-                    Sequence)
+from typing import Callable, ContextManager, Dict, List, NamedTuple, Optional, Sequence
 
 import nibabel as nib
 import numpy as np
@@ -67,8 +66,9 @@ def load_header(path: str) -> nib.spatialimages.SpatialImage:
     return volume
 
 
-def check_geometry(image_path: str, label_path: str, atol: float = AFFINE_TOLERANCE
-                   ) -> None:
+def check_geometry(image_path: str,
+                   label_path: str,
+                   atol: float = AFFINE_TOLERANCE) -> None:
     """Check that a label lies on its image's grid: same 3-D shape, affines within
     ``atol``.
 
@@ -139,8 +139,7 @@ def count_ids(data: np.ndarray, chunk: int = 1 << 23) -> np.ndarray:
     return counts
 
 
-def relabel(path: str, data: np.ndarray, table: np.ndarray,
-            strict: bool) -> np.ndarray:
+def relabel(path: str, data: np.ndarray, table: np.ndarray, strict: bool) -> np.ndarray:
     """Map label ids through ``table`` (raw id -> new id, uint8).
 
     Args:
@@ -163,12 +162,13 @@ def relabel(path: str, data: np.ndarray, table: np.ndarray,
                 f'label file {path} holds ids {outside.tolist()} outside '
                 f'0..{len(table) - 1}: expected the dataset\'s label ids (or pass a '
                 'label map)')
-        table = np.concatenate([table, np.zeros(int(present[-1]) + 1 - len(table),
-                                                np.uint8)])
+        table = np.concatenate(
+            [table, np.zeros(int(present[-1]) + 1 - len(table), np.uint8)])
     return table[data]
 
 
-def check_complete(path: str, volume: nib.spatialimages.SpatialImage,
+def check_complete(path: str,
+                   volume: nib.spatialimages.SpatialImage,
                    chunk: int = 1 << 22) -> None:
     """Check that a NIfTI file holds all the voxels its header announces, without
     keeping them: a ``.nii.gz`` is decompressed as a stream (which also checks its
@@ -179,8 +179,9 @@ def check_complete(path: str, volume: nib.spatialimages.SpatialImage,
             the message names the file and both sizes.
     """
     header = volume.header
-    expected = (int(getattr(volume.dataobj, 'offset', 0)) +
-                int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
+    expected = (
+        int(getattr(volume.dataobj, 'offset', 0)) +
+        int(np.prod(volume.shape)) * header.get_data_dtype().itemsize)
     try:
         if path.endswith('.gz'):
             size = 0
@@ -238,8 +239,9 @@ def convert_label(image_path: str, label_path: str, table: np.ndarray, strict: b
         header.set_data_dtype(np.uint8)
         header.set_slope_inter(1.0, 0.0)
         header['cal_min'], header['cal_max'] = 0, 0
-        image_class = (image.__class__ if isinstance(image, nib.Nifti1Image) else
-                       nib.Nifti1Image)  # Nifti2Image is a Nifti1Image subclass
+        image_class = (
+            image.__class__ if isinstance(image, nib.Nifti1Image) else nib.Nifti1Image
+        )  # Nifti2Image is a Nifti1Image subclass
         # No affine argument: the copied header keeps the image's qform and sform.
         nib.save(image_class(labels.astype(np.uint8), None, header), dst)
     return count_ids(labels)

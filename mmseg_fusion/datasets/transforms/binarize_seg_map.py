@@ -25,8 +25,9 @@ class BinarizeSegMap(BaseTransform):
     """
 
     def __init__(self, threshold: int = 128) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or not (
-                1 <= threshold <= 255):
+        if isinstance(
+                threshold,
+                bool) or not isinstance(threshold, int) or not (1 <= threshold <= 255):
             raise ValueError(
                 f'threshold must be an int from 1 to 255, got {threshold!r}')
         self.threshold = threshold

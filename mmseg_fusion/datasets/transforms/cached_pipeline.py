@@ -95,8 +95,9 @@ def _atomic_write(path: str, write: Callable) -> None:
     """Write to a unique temporary name beside ``path``, then rename it into place:
     readers (other dataloader workers) see the old file or the whole new one, and a
     killed run leaves at most a stray temporary file, never a half file."""
-    tmp = osp.join(osp.dirname(path),
-                   f'.{osp.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
+    tmp = osp.join(
+        osp.dirname(path),
+        f'.{osp.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
     try:
         with open(tmp, 'wb') as fileobj:
             write(fileobj)
@@ -191,8 +192,8 @@ class CachedPipeline(BaseTransform):
             path = results.get(key)
             if path is not None:
                 stat = os.stat(path)
-                sources.append([key, osp.abspath(str(path)), stat.st_size,
-                                stat.st_mtime_ns])
+                sources.append(
+                    [key, osp.abspath(str(path)), stat.st_size, stat.st_mtime_ns])
         text = json.dumps([self.config_hash, sources])
         digest = hashlib.sha1(text.encode()).hexdigest()[:12]
         case_id = re.sub(r'[^A-Za-z0-9._-]', '_', str(results['case_id']))
@@ -204,8 +205,11 @@ class CachedPipeline(BaseTransform):
             try:
                 return self._load(stem, results)
             except Exception as error:  # a damaged or removed entry: recompute it
-                print_log(f'cache entry {stem}.json is unreadable ({error}); '
-                          'recomputing it', logger='current', level=logging.WARNING)
+                print_log(
+                    f'cache entry {stem}.json is unreadable ({error}); '
+                    'recomputing it',
+                    logger='current',
+                    level=logging.WARNING)
         before = dict(results)  # references, to find the keys the transforms set
         for transform in self.transforms:
             results = transform(results)
@@ -223,14 +227,18 @@ class CachedPipeline(BaseTransform):
             if isinstance(value, np.ndarray) and value.ndim >= 3:
                 name = f'{osp.basename(stem)}.{key}.npy'
                 array = np.ascontiguousarray(value)
-                _atomic_write(osp.join(self.cache_dir, name),
-                              lambda f, a=array: np.save(f, a, allow_pickle=False))
-                arrays[key] = dict(file=name, shape=list(array.shape),
-                                   dtype=str(array.dtype))
+                _atomic_write(
+                    osp.join(self.cache_dir, name),
+                    lambda f, a=array: np.save(f, a, allow_pickle=False))
+                arrays[key] = dict(
+                    file=name, shape=list(array.shape), dtype=str(array.dtype))
             else:
                 values[key] = _encode(key, value)
-        meta = dict(format=CACHE_FORMAT, case_id=str(results['case_id']), arrays=arrays,
-                    values=values)
+        meta = dict(
+            format=CACHE_FORMAT,
+            case_id=str(results['case_id']),
+            arrays=arrays,
+            values=values)
         text = json.dumps(meta, indent=1).encode()
         _atomic_write(stem + '.json', lambda f: f.write(text))
 

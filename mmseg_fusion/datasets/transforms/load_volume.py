@@ -172,8 +172,8 @@ class LoadVolumeFromFile(BaseTransform):
             raise ValueError(f'dtype must be one of {IMAGE_DTYPES}, got {dtype!r}')
         if num_classes is not None:
             check_positive_int('num_classes', num_classes)
-        number = isinstance(affine_atol, (int, float)) and not isinstance(
-            affine_atol, bool)
+        number = isinstance(affine_atol,
+                            (int, float)) and not isinstance(affine_atol, bool)
         if not number or not affine_atol >= 0:
             raise ValueError(f'affine_atol must be a number >= 0, got {affine_atol!r}')
         self.with_seg = with_seg
@@ -206,8 +206,8 @@ class LoadVolumeFromFile(BaseTransform):
         results.setdefault('case_id', nifti_case_id(img_path))
         seg_map_path = results.get('seg_map_path')
         if self.with_seg and seg_map_path is not None:
-            results['gt_seg_map'] = self._load_label(str(seg_map_path), img_path, shape,
-                                                     affine, results)
+            results['gt_seg_map'] = self._load_label(
+                str(seg_map_path), img_path, shape, affine, results)
         return results
 
     def _load_label(self, path: str, img_path: str, shape: tuple, affine: np.ndarray,

@@ -193,8 +193,9 @@ class MONAITransform(BaseTransform):
         if 'img' in data and 'img' in self.keys:
             new_img = out['img']
             new_shape = tuple(int(s) for s in new_img.shape[1:])
-            new_affine = (new_img.affine.detach().cpu().numpy().astype(np.float64)
-                          if isinstance(new_img, MetaTensor) else affine.numpy())
+            new_affine = (
+                new_img.affine.detach().cpu().numpy().astype(np.float64) if isinstance(
+                    new_img, MetaTensor) else affine.numpy())
             if new_shape != old_shape or not np.allclose(
                     new_affine, affine.numpy(), rtol=0, atol=1e-6):
                 record = self.transform_record(old_shape, new_shape)
@@ -207,8 +208,9 @@ class MONAITransform(BaseTransform):
                     had_channel: bool) -> np.ndarray:
         """The transformed ``value`` as a numpy array of ``original``'s dtype and
         rank; integer keys must come back integral."""
-        array = (value.detach().cpu().numpy()
-                 if isinstance(value, torch.Tensor) else np.asarray(value))
+        array = (
+            value.detach().cpu().numpy()
+            if isinstance(value, torch.Tensor) else np.asarray(value))
         if not had_channel:
             if array.shape[0] != 1:
                 raise ValueError(f'{self.transform_name} turned results[{key!r}] into '

@@ -17,9 +17,10 @@ STATE_VERSION = 1
 def random_states() -> Dict[str, Any]:
     """The states of the process-wide generators: Python's ``random``, NumPy's
     global ``np.random``, torch's CPU generator and, where present, the CUDA ones."""
-    states = dict(python=random.getstate(),
-                  numpy=np.random.get_state(),
-                  torch=torch.get_rng_state())
+    states = dict(
+        python=random.getstate(),
+        numpy=np.random.get_state(),
+        torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states['cuda'] = torch.cuda.get_rng_state_all()
     return states
@@ -56,13 +57,14 @@ def _data_position(runner) -> Dict[str, Any]:
         length = len(loader.dataset)
     except TypeError:
         length = None
-    return dict(iter=runner.iter,
-                epoch=runner.epoch,
-                batch_size=loader.batch_size,
-                num_workers=loader.num_workers,
-                world_size=runner.world_size,
-                sampler=type(sampler).__name__,
-                dataset_length=length)
+    return dict(
+        iter=runner.iter,
+        epoch=runner.epoch,
+        batch_size=loader.batch_size,
+        num_workers=loader.num_workers,
+        world_size=runner.world_size,
+        sampler=type(sampler).__name__,
+        dataset_length=length)
 
 
 class _RestoreBeforeFirstNewBatch:
@@ -138,10 +140,11 @@ class ExactResumeHook(Hook):
         position = _data_position(runner)
         position['iter'] = checkpoint.get('meta', {}).get('iter', position['iter'])
         position['epoch'] = checkpoint.get('meta', {}).get('epoch', position['epoch'])
-        checkpoint[STATE_KEY] = dict(version=STATE_VERSION,
-                                     rank=runner.rank,
-                                     random_states=states,
-                                     data=position)
+        checkpoint[STATE_KEY] = dict(
+            version=STATE_VERSION,
+            rank=runner.rank,
+            random_states=states,
+            data=position)
 
     def before_val(self, runner) -> None:
         self._before_val = random_states()
@@ -176,10 +179,11 @@ class ExactResumeHook(Hook):
 
     def _check_position(self, runner, saved: Dict[str, Any]) -> None:
         current = _data_position(runner)
-        changed = [f'{key} {saved[key]} -> {current[key]}'
-                   for key in ('batch_size', 'num_workers', 'world_size', 'sampler',
-                               'dataset_length')
-                   if key in saved and saved[key] != current[key]]
+        changed = [
+            f'{key} {saved[key]} -> {current[key]}'
+            for key in ('batch_size', 'num_workers', 'world_size', 'sampler',
+                        'dataset_length') if key in saved and saved[key] != current[key]
+        ]
         if changed:
             runner.logger.warning(
                 'ExactResumeHook: the training data differs from the checkpoint\'s '

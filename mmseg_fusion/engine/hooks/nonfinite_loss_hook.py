@@ -5,8 +5,8 @@ from numbers import Number
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
-
 from mmseg.registry import HOOKS
+
 from ...utils.cli import ToolError
 
 
@@ -39,7 +39,10 @@ class NonFiniteLossHook(Hook):
 
     priority = 'ABOVE_NORMAL'
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         if not isinstance(outputs, dict):
             return
@@ -57,8 +60,8 @@ class NonFiniteLossHook(Hook):
         if isinstance(runner.train_loop, EpochBasedTrainLoop):
             where += f' (epoch {runner.epoch + 1})'
         last = runner.message_hub.get_info('last_ckpt')
-        resume = (f'; the last checkpoint is {last}' if last else
-                  '; no checkpoint was written yet')
+        resume = (f'; the last checkpoint is {last}'
+                  if last else '; no checkpoint was written yet')
         raise NonFiniteLossError(
             f'training stopped at {where}: the loss is not finite ({terms}); the '
             f'weights of this iteration are not saved{resume}. Lower the learning '

@@ -14,8 +14,7 @@ from PIL import Image
 from prettytable import PrettyTable
 
 from ...utils.checks import check_bool, check_choice, check_int
-from ..functional import (dice_score, hd95, iou_score, mean_skip_nan,
-                          precision_recall)
+from ..functional import dice_score, hd95, iou_score, mean_skip_nan, precision_recall
 
 
 def read_label_map(data_sample: dict, key: str) -> np.ndarray:
@@ -63,8 +62,8 @@ class PredictionWriterMixin:
 
     def _init_writer(self, output_dir: Optional[str], format_only: bool,
                      keep_results: bool) -> None:
-        if output_dir is not None and (not isinstance(output_dir, str) or
-                                       not output_dir):
+        if output_dir is not None and (not isinstance(output_dir, str)
+                                       or not output_dir):
             raise ValueError(f'output_dir must be None or a folder path, got '
                              f'{output_dir!r}')
         check_bool('format_only', format_only)
@@ -107,8 +106,9 @@ class PredictionWriterMixin:
         return super().evaluate(size)
 
     def log_format_only(self, results: list) -> dict:
-        print_log(f'format_only: {len(results)} predictions written to '
-                  f'{self.output_dir}, not scored', MMLogger.get_current_instance())
+        print_log(
+            f'format_only: {len(results)} predictions written to '
+            f'{self.output_dir}, not scored', MMLogger.get_current_instance())
         return {}
 
 
@@ -262,8 +262,8 @@ class MedicalMetric(PredictionWriterMixin, BaseMetric):
                     Precision=precision,
                     Recall=recall)
             elif has_pred or has_gt:
-                values = dict(Dice=0.0, IoU=0.0, HD95=one_empty_hd95, Precision=0.0,
-                              Recall=0.0)
+                values = dict(
+                    Dice=0.0, IoU=0.0, HD95=one_empty_hd95, Precision=0.0, Recall=0.0)
             else:
                 values = dict(Dice=1.0, IoU=1.0, HD95=0.0, Precision=1.0, Recall=1.0)
             for name in self.score_names:
@@ -295,8 +295,9 @@ class MedicalMetric(PredictionWriterMixin, BaseMetric):
         metrics = OrderedDict()
         for key_prefix, label, group in groups:
             scores = {
-                name: np.asarray([r[name] for r in group],
-                                 dtype=np.float64).reshape(len(group), len(class_names))
+                name:
+                np.asarray([r[name] for r in group],
+                           dtype=np.float64).reshape(len(group), len(class_names))
                 for name in self.score_names
             }
             per_class = {
@@ -313,11 +314,12 @@ class MedicalMetric(PredictionWriterMixin, BaseMetric):
                     metrics[f'{key_prefix}{name}.{class_name}'] = value
             if count_skipped:
                 metrics[f'{key_prefix}HD95_skipped'] = float(skipped.sum())
-            rows = [[class_name] + [per_class[name][i] for name in self.score_names] +
-                    [skipped[i]] for i, class_name in enumerate(class_names)]
+            rows = [[class_name] + [per_class[name][i]
+                                    for name in self.score_names] + [skipped[i]]
+                    for i, class_name in enumerate(class_names)]
             if len(class_names) > 1:
-                rows.append(['mean'] + [means[name] for name in self.score_names] +
-                            [skipped.sum()])
+                rows.append(['mean'] + [means[name]
+                                        for name in self.score_names] + [skipped.sum()])
             for row in rows:
                 table.add_row([label, row[0], len(group)] +
                               [f'{v:.2f}' for v in row[1:-1]] +
@@ -327,7 +329,8 @@ class MedicalMetric(PredictionWriterMixin, BaseMetric):
         unit = 'mm' if in_mm == {True} else 'pixels' if in_mm == {False} else \
             'mm or pixels'
         percent = ', '.join(n for n in self.score_names if n != 'HD95')
-        print_log(f'per image {", ".join(self.score_names)} averaged over images '
-                  f'({percent} in %, HD95 in {unit}):', logger)
+        print_log(
+            f'per image {", ".join(self.score_names)} averaged over images '
+            f'({percent} in %, HD95 in {unit}):', logger)
         print_log('\n' + table.get_string(), logger)
         return dict(metrics)

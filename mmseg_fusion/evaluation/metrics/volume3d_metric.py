@@ -228,8 +228,8 @@ class Volume3DMetric(BaseMetric):
             result.update(self._score_case(pred, gt, spacing, organs))
             self.results.append(result)
 
-    def _score_case(self, pred: np.ndarray, gt: np.ndarray,
-                    spacing: Tuple[float, float, float],
+    def _score_case(self, pred: np.ndarray, gt: np.ndarray, spacing: Tuple[float, float,
+                                                                           float],
                     organs: List[Tuple[int, str]]) -> Dict[str, List[float]]:
         """Dice (fraction), HD95 (mm) and NSD (fraction) of every organ of one case.
 
@@ -243,8 +243,10 @@ class Volume3DMetric(BaseMetric):
             boxes = [b for b in (pred_boxes[index - 1], gt_boxes[index - 1]) if b]
             if boxes:
                 box = tuple(
-                    slice(min(b[axis].start for b in boxes),
-                          max(b[axis].stop for b in boxes)) for axis in range(3))
+                    slice(
+                        min(b[axis].start
+                            for b in boxes), max(b[axis].stop for b in boxes))
+                    for axis in range(3))
                 gt_box = gt[box]
                 pred_mask = (pred[box] == index) & (gt_box != self.ignore_index)
                 gt_mask = gt_box == index
@@ -262,8 +264,7 @@ class Volume3DMetric(BaseMetric):
                 scores[score_name].append(float(value))
         return scores
 
-    def _empty_scores(self, has_pred: bool,
-                      has_gt: bool) -> Tuple[float, float, float]:
+    def _empty_scores(self, has_pred: bool, has_gt: bool) -> Tuple[float, float, float]:
         """(Dice, HD95, NSD) of an organ with an empty P or G (the class table)."""
         if self.empty_convention == 'transunet':
             return (1.0, 0.0, 1.0) if has_pred else (0.0, 0.0, 0.0)
@@ -319,8 +320,9 @@ class Volume3DMetric(BaseMetric):
         """
         logger = MMLogger.get_current_instance()
         if self.format_only:
-            print_log(f'{len(results)} predictions written to {self.output_dir} '
-                      '(format_only: nothing scored)', logger)
+            print_log(
+                f'{len(results)} predictions written to {self.output_dir} '
+                '(format_only: nothing scored)', logger)
             return {}
         names = [name for _, name in self.organs()]
         case_ids = [r['case_id'] for r in results]
@@ -330,9 +332,10 @@ class Volume3DMetric(BaseMetric):
         results = sorted(results, key=lambda r: r['case_id'])
         scale = dict(Dice=100.0, HD95=1.0, NSD=100.0)
         tables = {
-            score: scale[score] * np.asarray([r[score] for r in results],
-                                             dtype=np.float64).reshape(
-                                                 len(results), len(names))
+            score:
+            scale[score] * np.asarray([r[score]
+                                       for r in results], dtype=np.float64).reshape(
+                                           len(results), len(names))
             for score in SCORE_NAMES
         }
         per_organ = {
@@ -365,8 +368,8 @@ class Volume3DMetric(BaseMetric):
             table.add_row([name, int(counts[i])] +
                           [f'{per_organ[s][i]:.2f}' for s in SCORE_NAMES] +
                           ([] if uniform else [f'{self.tolerance(name):g}']))
-        table.add_row(['mean', ''] + [f"{metrics[f'm{s}']:.2f}" for s in SCORE_NAMES] +
-                      ([] if uniform else ['']))
+        table.add_row(['mean', ''] + [f"{metrics[f'm{s}']:.2f}"
+                                      for s in SCORE_NAMES] + ([] if uniform else ['']))
         print_log(
             f'per case 3-D results over {num_cases} case{"s" * (num_cases != 1)}, '
             'original image space '
@@ -378,8 +381,11 @@ class Volume3DMetric(BaseMetric):
                    tables: Dict[str, np.ndarray], logger: MMLogger) -> None:
         path = self._csv_path()
         if path is None:
-            print_log('no per-case CSV written: no csv_dir given and no runner log '
-                      'folder found', logger, level=logging.WARNING)
+            print_log(
+                'no per-case CSV written: no csv_dir given and no runner log '
+                'folder found',
+                logger,
+                level=logging.WARNING)
             return
         header = ['case_id'] + [f'{s}.{n}' for s in SCORE_NAMES for n in names]
         with open(path, 'x', newline='') as f:
@@ -390,8 +396,9 @@ class Volume3DMetric(BaseMetric):
                     _format_number(tables[s][row, i]) for s in SCORE_NAMES
                     for i in range(len(names))
                 ])
-        print_log(f'per-case scores (Dice and NSD in %, HD95 in mm) written to '
-                  f'{path}', logger)
+        print_log(
+            f'per-case scores (Dice and NSD in %, HD95 in mm) written to '
+            f'{path}', logger)
 
     def _csv_path(self) -> Optional[str]:
         """A new file path for the per-case CSV (see the class docstring)."""

@@ -125,8 +125,9 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
         self.use_spacing = use_spacing
         self.ignore_index = ignore_index
         self.spacing_file = spacing_file
-        self.spacings = (self._load_spacings(spacing_file)
-                         if use_spacing and spacing_file is not None else {})
+        self.spacings = (
+            self._load_spacings(spacing_file)
+            if use_spacing and spacing_file is not None else {})
 
     @staticmethod
     def _load_spacings(spacing_file: str) -> Dict[str, Tuple[float, float, float]]:
@@ -166,8 +167,8 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
         metainfo, else :meth:`parse_slice` of its ``img_path``."""
         case, index = data_sample.get('case'), data_sample.get('slice_index')
         if case is not None and index is not None:
-            if not isinstance(case, str) or isinstance(index, bool) or not isinstance(
-                    index, (int, np.integer)):
+            if not isinstance(case, str) or isinstance(
+                    index, bool) or not isinstance(index, (int, np.integer)):
                 raise ValueError(
                     f'case must be a str and slice_index an int, got {case!r} and '
                     f'{index!r} ({data_sample.get("img_path", "a data sample")})')
@@ -222,8 +223,12 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
                                  f'got {pred.shape} and {gt.shape}')
             spacing = self.sample_spacing(data_sample) if self.use_spacing else None
             self.results.append(
-                dict(case=case, index=index, pred=_to_uint8(pred), gt=_to_uint8(gt),
-                     spacing=spacing))
+                dict(
+                    case=case,
+                    index=index,
+                    pred=_to_uint8(pred),
+                    gt=_to_uint8(gt),
+                    spacing=spacing))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Stack the slices of each case, score each organ in 3-D, average over cases.
@@ -270,8 +275,9 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
             table.add_row([name, f'{organ_dice[name]:.2f}', f'{organ_hd[name]:.2f}'])
         table.add_row(['mean', f"{metrics['mDice']:.2f}", f"{metrics['mHD95']:.2f}"])
         unit = 'mm' if self.use_spacing else 'voxels'
-        print_log(f'per case 3-D results over {len(by_case)} cases (Dice in %, HD95 in '
-                  f'{unit}):', logger)
+        print_log(
+            f'per case 3-D results over {len(by_case)} cases (Dice in %, HD95 in '
+            f'{unit}):', logger)
         print_log('\n' + table.get_string(), logger)
         return dict(metrics)
 
@@ -291,9 +297,11 @@ class VolumeMetric(PredictionWriterMixin, BaseMetric):
             raise ValueError(f'slices of case {case!r} must have one size, got '
                              f'{sorted(shapes)}')
         if indices[-1] - indices[0] + 1 != len(indices):
-            print_log(f'case {case!r}: slice indices {indices[0]}..{indices[-1]} have '
-                      f'gaps ({len(indices)} slices); stacked without filling them',
-                      logger, level=logging.WARNING)
+            print_log(
+                f'case {case!r}: slice indices {indices[0]}..{indices[-1]} have '
+                f'gaps ({len(indices)} slices); stacked without filling them',
+                logger,
+                level=logging.WARNING)
         pred = np.stack([s['pred'] for s in slices], axis=-1)
         gt = np.stack([s['gt'] for s in slices], axis=-1)
         return pred, gt

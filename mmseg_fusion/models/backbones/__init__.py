@@ -5,6 +5,5 @@ from .unet3d_encoder import UNet3DEncoder
 from .unet_encoder import UNetEncoder
 
 __all__ = [
-    'DNetEncoder', 'DualBranchBackbone', 'MONAIBackbone', 'UNet3DEncoder',
-    'UNetEncoder'
+    'DNetEncoder', 'DualBranchBackbone', 'MONAIBackbone', 'UNet3DEncoder', 'UNetEncoder'
 ]

@@ -7,10 +7,10 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
+from ...utils import check_positive_int, check_positive_ints, check_rate
 from ..layers.channels_first_layer_norm import ChannelsFirstLayerNorm
 from ..layers.dlk_block import DLKBlock
 from ..layers.salience_layer import SalienceLayer
-from ...utils import check_positive_int, check_positive_ints, check_rate
 
 
 @MODELS.register_module()
@@ -81,8 +81,8 @@ class DNetEncoder(BaseModule):
             if width % 2:
                 raise ValueError(f'widths[{i}] must be even (DLK splits the channels '
                                  f'in two), got {widths!r}')
-        depths = check_positive_ints('depths', depths, len(widths),
-                                     what='one per width')
+        depths = check_positive_ints(
+            'depths', depths, len(widths), what='one per width')
         check_positive_int('salience_channels', salience_channels)
         if check_positive_int('stem_kernel', stem_kernel) % 2 == 0:
             raise ValueError(f'stem_kernel must be odd, got {stem_kernel!r}')
@@ -101,7 +101,8 @@ class DNetEncoder(BaseModule):
         self.stages = nn.ModuleList()
         for width, depth in zip(widths, depths):
             blocks = [
-                DLKBlock(width, drop_path=next(rates), layer_scale_init=layer_scale_init)
+                DLKBlock(
+                    width, drop_path=next(rates), layer_scale_init=layer_scale_init)
                 for _ in range(depth)
             ]
             self.stages.append(nn.Sequential(*blocks))

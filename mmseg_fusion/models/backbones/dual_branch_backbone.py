@@ -52,8 +52,8 @@ class DualBranchBackbone(BaseModule):
         check_block_cfg('transformer', transformer)
         cnn_indices = cnn.get('out_indices')
         transformer_indices = transformer.get('out_indices')
-        if (isinstance(cnn_indices, (list, tuple))
-                and isinstance(transformer_indices, (list, tuple))
+        if (isinstance(cnn_indices,
+                       (list, tuple)) and isinstance(transformer_indices, (list, tuple))
                 and len(cnn_indices) != len(transformer_indices)):
             raise ValueError(
                 'cnn and transformer must return the same number of stages, got '

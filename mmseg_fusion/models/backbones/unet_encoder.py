@@ -67,9 +67,8 @@ class UNetEncoder(BaseModule):
         check_choice('downsample', downsample, ('maxpool', 'stride'))
         if channel_multipliers is None:
             channel_multipliers = tuple(2**i for i in range(num_stages))
-        channel_multipliers = check_positive_ints('channel_multipliers',
-                                                  channel_multipliers, num_stages,
-                                                  what='num_stages')
+        channel_multipliers = check_positive_ints(
+            'channel_multipliers', channel_multipliers, num_stages, what='num_stages')
         self.in_channels = in_channels
         self.downsample = downsample
         self.out_channels = tuple(base_channels * m for m in channel_multipliers)

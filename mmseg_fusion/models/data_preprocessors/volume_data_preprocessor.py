@@ -10,8 +10,8 @@ from mmseg.registry import MODELS
 def _channel_values(name: str, value: Union[Number, Sequence[Number]]) -> torch.Tensor:
     """``value`` (a number or one number per channel) as a (C, 1, 1, 1) float tensor."""
     values = [value] if isinstance(value, Number) else list(value)
-    if not values or not all(isinstance(v, Number) and not isinstance(v, bool)
-                             for v in values):
+    if not values or not all(
+            isinstance(v, Number) and not isinstance(v, bool) for v in values):
         raise ValueError(f'{name} must be a number or a sequence of numbers (one per '
                          f'channel), got {value!r}')
     return torch.tensor(values, dtype=torch.float32).view(-1, 1, 1, 1)
@@ -114,8 +114,9 @@ class VolumeDataPreProcessor(BaseDataPreprocessor):
         shapes = []
         for index, volume in enumerate(inputs):
             if not isinstance(volume, torch.Tensor) or volume.dim() != 4:
-                got = (tuple(volume.shape) if isinstance(volume, torch.Tensor)
-                       else type(volume).__name__)
+                got = (
+                    tuple(volume.shape)
+                    if isinstance(volume, torch.Tensor) else type(volume).__name__)
                 raise ValueError(f'inputs[{index}] must be a (C, D, H, W) tensor, '
                                  f'got {got}')
             shapes.append(tuple(volume.shape))

@@ -7,8 +7,8 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmseg.registry import MODELS
 
-from ..layers import ChannelsFirstLayerNorm, DLKBlock, DynamicFeatureFusion
 from ...utils import check_choice, check_positive_ints, check_rate
+from ..layers import ChannelsFirstLayerNorm, DLKBlock, DynamicFeatureFusion
 from .volume_decode_head import VolumeDecodeHead
 
 
@@ -110,7 +110,9 @@ class DFF3DHead(VolumeDecodeHead):
         if depths is None:
             depths = (2, ) * num_steps
         depths = check_positive_ints(
-            'depths', depths, num_steps,
+            'depths',
+            depths,
+            num_steps,
             what='block counts, one per decoder step, len(in_channels) - 2')
         self.skip_fusion = check_choice('skip_fusion', skip_fusion, ('dff', 'concat'))
         check_rate('drop_path_rate', drop_path_rate)

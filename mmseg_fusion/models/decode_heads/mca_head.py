@@ -8,9 +8,9 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..layers.multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
 from ...utils import (check_choice, check_int_or_tuple, check_positive_ints,
                       check_stage_inputs)
+from ..layers.multi_scale_cross_axis_attention import MultiScaleCrossAxisAttention
 
 NUM_STAGES = 4
 
@@ -77,8 +77,8 @@ class MCAHead(BaseDecodeHead):
                  in_index: Sequence[int] = (0, 1, 2, 3),
                  input_transform: str = 'multiple_select',
                  **kwargs) -> None:
-        check_positive_ints('in_channels', in_channels, NUM_STAGES,
-                            what='channels per stage')
+        check_positive_ints(
+            'in_channels', in_channels, NUM_STAGES, what='channels per stage')
         if channels is None:
             channels = in_channels[0]
         if channels != in_channels[0]:
@@ -89,8 +89,8 @@ class MCAHead(BaseDecodeHead):
             raise ValueError(f'in_index must be a list or tuple of {NUM_STAGES} stage '
                              f'indices (one per in_channels), got {in_index!r}')
         check_choice('input_transform', input_transform, ('multiple_select', ))
-        self.image_size = check_int_or_tuple('image_size', image_size, 2,
-                                             what='(H, W)', optional=True)
+        self.image_size = check_int_or_tuple(
+            'image_size', image_size, 2, what='(H, W)', optional=True)
         super().__init__(
             in_channels,
             channels,

@@ -8,9 +8,9 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ..layers.nd_utils import check_block_spatial_dims
 from ...utils import (check_block_cfg, check_choice, check_positive_int,
                       check_positive_ints, check_stage_inputs)
+from ..layers.nd_utils import check_block_spatial_dims
 
 
 @MODELS.register_module()
@@ -63,8 +63,8 @@ class UNetHead(BaseDecodeHead):
                  in_index: Optional[Sequence[int]] = None,
                  input_transform: str = 'multiple_select',
                  **kwargs) -> None:
-        check_positive_ints('in_channels', in_channels, min_length=2,
-                            what='channels per stage')
+        check_positive_ints(
+            'in_channels', in_channels, min_length=2, what='channels per stage')
         channels = in_channels[0] if channels is None else channels
         check_positive_int('channels', channels)
         check_choice('input_transform', input_transform, ('multiple_select', ))

@@ -155,10 +155,10 @@ class VolumeDecodeHead(BaseModule, metaclass=ABCMeta):
 
     def _check_inputs(self, inputs: Sequence[torch.Tensor]) -> None:
         """Check the number of inputs, their rank (5-D) and their channels."""
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != len(
-                self.in_channels):
-            got = len(inputs) if isinstance(inputs, (list, tuple)) else type(
-                inputs).__name__
+        if not isinstance(inputs,
+                          (list, tuple)) or len(inputs) != len(self.in_channels):
+            got = len(inputs) if isinstance(inputs,
+                                            (list, tuple)) else type(inputs).__name__
             raise ValueError(
                 f'inputs must be a list or tuple of {len(self.in_channels)} feature '
                 f'maps (one per in_channels={self.in_channels}), got {got}')
@@ -178,8 +178,9 @@ class VolumeDecodeHead(BaseModule, metaclass=ABCMeta):
                     f'inputs[{index - 1}] {upper}, got {lower} (is the patch divisible '
                     "by the backbone's size_divisor?)")
 
-    def forward(self, inputs: Sequence[torch.Tensor]
-                ) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(
+            self,
+            inputs: Sequence[torch.Tensor]) -> Union[torch.Tensor, List[torch.Tensor]]:
         """Main logits, or in training with deep supervision the list of all outputs
         (highest resolution first)."""
         self._check_inputs(inputs)
@@ -187,7 +188,9 @@ class VolumeDecodeHead(BaseModule, metaclass=ABCMeta):
         logits = self._decode(inputs, with_aux)
         return logits if with_aux else logits[0]
 
-    def loss(self, inputs: Sequence[torch.Tensor], batch_data_samples: list,
+    def loss(self,
+             inputs: Sequence[torch.Tensor],
+             batch_data_samples: list,
              train_cfg: Optional[dict] = None) -> dict:
         """Losses of the head on a batch.
 
@@ -206,9 +209,8 @@ class VolumeDecodeHead(BaseModule, metaclass=ABCMeta):
                      batch_data_samples: list) -> dict:
         """Losses of logits (one tensor, or deep-supervision outputs highest
         resolution first) against the samples' labels."""
-        levels = list(seg_logits) if isinstance(seg_logits, (list, tuple)) else [
-            seg_logits
-        ]
+        levels = list(seg_logits) if isinstance(seg_logits,
+                                                (list, tuple)) else [seg_logits]
         label = self._stack_batch_gt(batch_data_samples)
         if levels[0].shape[2:] != label.shape[2:]:
             levels[0] = F.interpolate(
@@ -240,7 +242,9 @@ class VolumeDecodeHead(BaseModule, metaclass=ABCMeta):
                              f'one (1, D, H, W) shape, got shapes {sorted(shapes)}')
         return torch.stack([torch.as_tensor(label) for label in labels]).long()
 
-    def predict(self, inputs: Sequence[torch.Tensor], batch_img_metas: List[dict],
+    def predict(self,
+                inputs: Sequence[torch.Tensor],
+                batch_img_metas: List[dict],
                 test_cfg: Optional[dict] = None) -> torch.Tensor:
         """Main logits at the size of the predicted volume or window.
 

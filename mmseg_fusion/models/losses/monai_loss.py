@@ -11,9 +11,8 @@ def monai_loss_names() -> tuple:
     """The loss classes ``monai.losses`` offers, sorted by name (its lower-case
     aliases such as ``dice_ce`` left out)."""
     return tuple(
-        sorted(name for name, value in vars(monai.losses).items()
-               if name[:1].isupper() and inspect.isclass(value)
-               and issubclass(value, nn.Module)))
+        sorted(name for name, value in vars(monai.losses).items() if name[:1].isupper()
+               and inspect.isclass(value) and issubclass(value, nn.Module)))
 
 
 @MODELS.register_module()

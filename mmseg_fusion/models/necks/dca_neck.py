@@ -5,8 +5,8 @@ import torch
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..layers.dual_cross_attention import DualCrossAttention
 from ...utils import check_feature_map, check_positive_ints, check_stage_indices
+from ..layers.dual_cross_attention import DualCrossAttention
 
 
 @MODELS.register_module()
@@ -81,8 +81,9 @@ class DCANeck(BaseModule):
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         if isinstance(inputs, torch.Tensor) or len(inputs) != len(self.in_channels):
-            got = (tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else
-                   f'{len(inputs)} stages')
+            got = (
+                tuple(inputs.shape)
+                if isinstance(inputs, torch.Tensor) else f'{len(inputs)} stages')
             raise ValueError(f'inputs must be a sequence of {len(self.in_channels)} '
                              f'stages with channels {self.in_channels}, got {got}')
         for i, (x, c) in enumerate(zip(inputs, self.in_channels)):

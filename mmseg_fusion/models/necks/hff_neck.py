@@ -6,8 +6,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..layers.hff_block import HFFBlock
 from ...utils import check_feature_map, check_positive_int, check_positive_ints
+from ..layers.hff_block import HFFBlock
 
 
 @MODELS.register_module()
@@ -65,10 +65,10 @@ class HFFNeck(BaseModule):
         super().__init__(init_cfg)
         local_channels = check_positive_ints('local_channels', local_channels)
         num_stages = len(local_channels)
-        global_channels = check_positive_ints('global_channels', global_channels,
-                                              num_stages, what='one per stage')
-        out_channels = check_positive_ints('out_channels', out_channels, num_stages,
-                                           what='one per stage')
+        global_channels = check_positive_ints(
+            'global_channels', global_channels, num_stages, what='one per stage')
+        out_channels = check_positive_ints(
+            'out_channels', out_channels, num_stages, what='one per stage')
         check_positive_int('reduction', reduction)
         if reduction > min(global_channels):
             raise ValueError(f'reduction must be <= min(global_channels)='
@@ -94,14 +94,14 @@ class HFFNeck(BaseModule):
                 previous_channels=out_channels[i - 1] if i > 0 else None,
                 norm_cfg=norm_cfg,
                 act_cfg=act_cfg,
-                conv_act_cfg=conv_act_cfg)
-            for i in range(num_stages))
+                conv_act_cfg=conv_act_cfg) for i in range(num_stages))
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         num_stages = len(self.blocks)
         if isinstance(inputs, torch.Tensor) or len(inputs) != 2 * num_stages:
-            got = (tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else
-                   f'{len(inputs)} tensors')
+            got = (
+                tuple(inputs.shape)
+                if isinstance(inputs, torch.Tensor) else f'{len(inputs)} tensors')
             raise ValueError(
                 f'inputs must be the {num_stages} CNN stages then the {num_stages} '
                 f'transformer stages ({2 * num_stages} tensors), got {got}')

@@ -6,9 +6,9 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..layers.nd_utils import check_block_spatial_dims
 from ...utils import (check_block_cfg, check_bool, check_feature_map,
                       check_positive_ints, check_same_shape, check_stage_indices)
+from ..layers.nd_utils import check_block_spatial_dims
 
 
 @MODELS.register_module()
@@ -59,7 +59,8 @@ class StageRefineNeck(BaseModule):
         self.stages = tuple(stages)
         self.residual = residual
         self.blocks = nn.ModuleDict({
-            str(i): MODELS.build(dict(block_cfg, channels=in_channels[i]))
+            str(i):
+            MODELS.build(dict(block_cfg, channels=in_channels[i]))
             for i in self.stages
         })
         for block in self.blocks.values():
@@ -76,8 +77,8 @@ class StageRefineNeck(BaseModule):
             check_feature_map(f'inputs[{i}]', x, self.in_channels[i])
             refined = self.blocks[str(i)](x)
             if isinstance(refined, (tuple, list)):
-                check_same_shape([f'inputs[{i}]'] + [f'block output {k}'
-                                                     for k in range(len(refined))],
+                check_same_shape([f'inputs[{i}]'] +
+                                 [f'block output {k}' for k in range(len(refined))],
                                  [x, *refined])
                 refined = sum(refined)
             else:

@@ -18,8 +18,8 @@ from monai.inferers import sliding_window_inference
 from torch import Tensor
 
 from ...structures import VolumeData, VolumeSegDataSample
-from ..data_preprocessors import VolumeDataPreProcessor
 from ...utils.checks import check_bool, check_choice, check_positive_int
+from ..data_preprocessors import VolumeDataPreProcessor
 
 # test_cfg keys and their defaults (see VolumeEncoderDecoder's docstring).
 TEST_CFG_DEFAULTS = dict(
@@ -40,15 +40,18 @@ TEST_CFG_DEFAULTS = dict(
 RESAMPLE_CHUNK_ELEMENTS = 2**25
 
 
-def _three_numbers(name: str, value, low: float, high: Optional[float] = None,
+def _three_numbers(name: str,
+                   value,
+                   low: float,
+                   high: Optional[float] = None,
                    integer: bool = False) -> tuple:
     """``value`` (one number, or three for D, H, W) as a 3-tuple, each in [low, high);
     else a ValueError naming ``test_cfg.<name>``."""
     kind = int if integer else Number
     values = tuple(value) if isinstance(value, (list, tuple)) else (value, ) * 3
     valid = len(values) == 3 and all(
-        isinstance(v, kind) and not isinstance(v, bool) and v >= low
-        and (high is None or v < high) for v in values)
+        isinstance(v, kind) and not isinstance(v, bool) and v >= low and
+        (high is None or v < high) for v in values)
     if not valid:
         kind_name = 'an int' if integer else 'a number'
         bound = f' and < {high}' if high is not None else ''
@@ -79,11 +82,11 @@ def parse_test_cfg(test_cfg: Optional[dict], size_divisor: int = 1) -> dict:
     check_choice('test_cfg.mode', cfg['mode'], ('slide', 'whole'))
     if cfg['patch_size'] is None:
         if cfg['mode'] == 'slide':
-            raise ValueError("test_cfg.patch_size (D, H, W) is required when mode is "
+            raise ValueError('test_cfg.patch_size (D, H, W) is required when mode is '
                              "'slide', got None")
     else:
-        cfg['patch_size'] = _three_numbers('patch_size', cfg['patch_size'], 1,
-                                           integer=True)
+        cfg['patch_size'] = _three_numbers(
+            'patch_size', cfg['patch_size'], 1, integer=True)
         for side in cfg['patch_size']:
             if side % size_divisor:
                 raise ValueError(
@@ -105,9 +108,9 @@ def parse_test_cfg(test_cfg: Optional[dict], size_divisor: int = 1) -> dict:
         try:
             torch.device(cfg['stitch_device'])
         except (RuntimeError, TypeError) as error:
-            raise ValueError("test_cfg.stitch_device must be None (the input's device) "
-                             f"or a device such as 'cpu', got {cfg['stitch_device']!r}"
-                             ) from error
+            raise ValueError(
+                "test_cfg.stitch_device must be None (the input's device) "
+                f"or a device such as 'cpu', got {cfg['stitch_device']!r}") from error
     check_bool('test_cfg.progress', cfg['progress'])
     check_bool('test_cfg.keep_logits', cfg['keep_logits'])
     interval = cfg['progress_interval']
@@ -155,8 +158,10 @@ def original_voxel_to_processed_voxel(meta: dict) -> Optional[np.ndarray]:
     return np.linalg.solve(processed, original)
 
 
-def resample_to_original(scores: Tensor, voxel_map: np.ndarray,
-                         original_shape: Sequence[int], keep_scores: bool,
+def resample_to_original(scores: Tensor,
+                         voxel_map: np.ndarray,
+                         original_shape: Sequence[int],
+                         keep_scores: bool,
                          threshold: float = 0.5) -> Tuple[Tensor, Optional[Tensor]]:
     """Class scores on the processed grid -> labels (and scores) on the original grid.
 
@@ -185,12 +190,13 @@ def resample_to_original(scores: Tensor, voxel_map: np.ndarray,
     for axis, side in enumerate(size):
         normalise[axis, axis] = 2.0 / (side - 1) if side > 1 else 0.0
         normalise[axis, 3] = -1.0 if side > 1 else 0.0
-    to_grid = torch.as_tensor((normalise @ voxel_map)[[2, 1, 0]], dtype=scores.dtype,
-                              device=scores.device)
+    to_grid = torch.as_tensor(
+        (normalise @ voxel_map)[[2, 1, 0]], dtype=scores.dtype, device=scores.device)
     rows = torch.arange(h0, dtype=scores.dtype, device=scores.device)
     cols = torch.arange(w0, dtype=scores.dtype, device=scores.device)
-    plane = (rows[:, None, None] * to_grid[:, 1] + cols[None, :, None] * to_grid[:, 2]
-             + to_grid[:, 3])
+    plane = (
+        rows[:, None, None] * to_grid[:, 1] + cols[None, :, None] * to_grid[:, 2] +
+        to_grid[:, 3])
     labels = torch.empty((1, d0, h0, w0), dtype=torch.long, device=scores.device)
     kept = scores.new_empty((num_classes, d0, h0, w0)) if keep_scores else None
     step = max(1, RESAMPLE_CHUNK_ELEMENTS // (h0 * w0 * (num_classes + 3)))
@@ -198,8 +204,12 @@ def resample_to_original(scores: Tensor, voxel_map: np.ndarray,
         stop = min(start + step, d0)
         slabs = torch.arange(start, stop, dtype=scores.dtype, device=scores.device)
         grid = plane[None] + slabs[:, None, None, None] * to_grid[:, 0]
-        chunk = F.grid_sample(scores[None], grid[None], mode='bilinear',
-                              padding_mode='border', align_corners=True)[0]
+        chunk = F.grid_sample(
+            scores[None],
+            grid[None],
+            mode='bilinear',
+            padding_mode='border',
+            align_corners=True)[0]
         labels[:, start:stop] = _labels(chunk, threshold)
         if keep_scores:
             kept[:, start:stop] = chunk
@@ -301,8 +311,9 @@ class VolumeEncoderDecoder(BaseSegmentor):
 
     def _check_inputs(self, inputs: Tensor) -> None:
         if not isinstance(inputs, Tensor) or inputs.dim() != 5:
-            got = (tuple(inputs.shape) if isinstance(inputs, Tensor)
-                   else type(inputs).__name__)
+            got = (
+                tuple(inputs.shape)
+                if isinstance(inputs, Tensor) else type(inputs).__name__)
             raise ValueError('inputs must be an (N, C, D, H, W) tensor (this segmentor '
                              f'is 3-D; 2-D images need EncoderDecoder), got {got}')
 
@@ -315,8 +326,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
 
     def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """(N, C, D, H, W) inputs -> (N, K, D, H, W) logits, one network pass."""
-        return self.decode_head.predict(self.extract_feat(inputs), batch_img_metas,
-                                        self.test_cfg)
+        return self.decode_head.predict(
+            self.extract_feat(inputs), batch_img_metas, self.test_cfg)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
         """The decode head's losses (prefixed 'decode.') on (N, C, D, H, W) patches."""
@@ -327,8 +338,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
                 f'inputs of spatial shape {sides} cannot pass the network: every side '
                 f'must be a multiple of its stride {self.size_divisor} '
                 '(backbone.size_divisor); crop training patches to such sizes')
-        losses = self.decode_head.loss(self.extract_feat(inputs), data_samples,
-                                       self.train_cfg)
+        losses = self.decode_head.loss(
+            self.extract_feat(inputs), data_samples, self.train_cfg)
         return add_prefix(losses, 'decode')
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None):
@@ -337,8 +348,7 @@ class VolumeEncoderDecoder(BaseSegmentor):
         return self.decode_head.forward(self.extract_feat(inputs))
 
     @torch.no_grad()
-    def predict(self, inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
+    def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
         """Inference on whole volumes, prediction on each one's original grid.
 
         Args:
@@ -355,8 +365,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
             batch_img_metas = [sample.metainfo for sample in data_samples]
         else:
             batch_img_metas = [dict(img_shape=tuple(inputs.shape[2:]))] * len(inputs)
-        return self.postprocess_result(self.inference(inputs, batch_img_metas),
-                                       data_samples)
+        return self.postprocess_result(
+            self.inference(inputs, batch_img_metas), data_samples)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """(N, C, D, H, W) -> (N, K, D, H, W) logits by ``test_cfg.mode``."""
@@ -370,8 +380,11 @@ class VolumeEncoderDecoder(BaseSegmentor):
         subset of ``mirror_axes`` (nnU-Net v2's mirroring; no subsets: one pass)."""
         metas = [dict(img_shape=tuple(inputs.shape[2:]))] * len(inputs)
         logits = self.encode_decode(inputs, metas)
-        subsets = [subset for size in range(1, len(mirror_axes) + 1)
-                   for subset in itertools.combinations(mirror_axes, size)]
+        subsets = [
+            subset for size in range(1,
+                                     len(mirror_axes) + 1)
+            for subset in itertools.combinations(mirror_axes, size)
+        ]
         for subset in subsets:
             dims = [axis + 2 for axis in subset]
             logits = logits + self.encode_decode(inputs.flip(dims), metas).flip(dims)
@@ -391,12 +404,14 @@ class VolumeEncoderDecoder(BaseSegmentor):
         self._check_inputs(inputs)
         cfg = parse_test_cfg(self.test_cfg, self.size_divisor)
         if cfg['patch_size'] is None:
-            raise ValueError("test_cfg.patch_size (D, H, W) is required for sliding-"
+            raise ValueError('test_cfg.patch_size (D, H, W) is required for sliding-'
                              'window inference, got None')
         patch = cfg['patch_size']
         size = [max(s, p) for s, p in zip(inputs.shape[2:], patch)]
-        scan = [p if s == p else max(1, int(p * (1 - o)))
-                for s, p, o in zip(size, patch, cfg['overlap'])]
+        scan = [
+            p if s == p else max(1, int(p * (1 - o)))
+            for s, p, o in zip(size, patch, cfg['overlap'])
+        ]
         progress = _ProgressLog(
             len(dense_patch_slices(size, patch, scan)) * len(inputs),
             cfg['progress_interval'], cfg['progress'])
@@ -433,7 +448,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
             logits = logits.to(cfg['stitch_device'])
         return logits
 
-    def postprocess_result(self, seg_logits: Tensor,
+    def postprocess_result(self,
+                           seg_logits: Tensor,
                            data_samples: OptSampleList = None) -> SampleList:
         """(N, K, D, H, W) processed-grid logits -> per-sample predictions on the
         original grid.
