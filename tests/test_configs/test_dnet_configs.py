@@ -1,7 +1,8 @@
-"""Every 3-D config (configs/dnet and the 3-D demo) builds its model and predicts
-logits at a small patch; each configs/dnet header names its recipe and memory
-estimate; the model zoo metafile lists exactly the configs of the folder. (Training
-losses of the data path run in test_real_ct_volumetric.py and the demo test.)"""
+"""Every 3-D config (configs/dnet, the 3-D demo and the real-CT overfit check) builds
+its model and predicts logits at a small patch; each configs/dnet header names its
+recipe and memory estimate; the model zoo metafile lists exactly the configs of the
+folder. (Training losses of the data path run in test_real_ct_volumetric.py and the
+demo test.)"""
 import os.path as osp
 
 import pytest
@@ -14,7 +15,10 @@ from tests.config_smoke import REPO, config_paths, load_config
 
 DEMO_3D = osp.join(REPO, 'configs', 'demo',
                    'dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py')
-CONFIGS = config_paths('dnet') + [DEMO_3D]
+OVERFIT_3D = osp.join(
+    REPO, 'configs', 'demo',
+    'dnet-tiny_dlk-w8_1xb2-adamw-400it_totalseg-ct-overfit-32x32x32.py')
+CONFIGS = config_paths('dnet') + [DEMO_3D, OVERFIT_3D]
 
 
 @pytest.fixture(autouse=True)
