@@ -83,10 +83,12 @@ def _index_by_name(files: Sequence[str], suffixes: Sequence[str]) -> Dict[str, s
     return index
 
 
-def pair_by_name(image_dir: str,
-                 mask_dir: str,
-                 image_suffixes: Sequence[str] = (),
-                 mask_suffixes: Sequence[str] = ()) -> List[Pair]:
+def pair_by_name(
+    image_dir: str,
+    mask_dir: str,
+    image_suffixes: Sequence[str] = (),
+    mask_suffixes: Sequence[str] = ()
+) -> List[Pair]:
     """Pair the images of ``image_dir`` with the masks of ``mask_dir`` by file name.
 
     The extension and one of the given suffixes (``_fram`` of an image, ``_mask`` of a
@@ -173,7 +175,8 @@ def read_image(path: str) -> np.ndarray:
     return image
 
 
-def binarize_mask(mask: np.ndarray, path: str,
+def binarize_mask(mask: np.ndarray,
+                  path: str,
                   threshold: int = MASK_THRESHOLD) -> np.ndarray:
     """A greyscale mask as uint8 {0, 1}.
 
@@ -287,30 +290,46 @@ def convert(splits: Dict[str, Sequence[Pair]], out_dir: str, force: bool,
             for pair in track_iter_progress(list(pairs)):
                 if write_pair(pair, staging, split):
                     empty.append(f'{split}/{pair.name}')
-        write_splits(staging, splits,
-                     dict(info, mask_threshold=MASK_THRESHOLD,
-                          empty_masks=f'{len(empty)} {" ".join(empty)}'.strip()))
+        write_splits(
+            staging, splits,
+            dict(
+                info,
+                mask_threshold=MASK_THRESHOLD,
+                empty_masks=f'{len(empty)} {" ".join(empty)}'.strip()))
 
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:
     """Add ``-o/--out`` and ``--force`` to a converter's parser."""
-    parser.add_argument('-o', '--out', required=True,
-                        help='output folder (img_dir/, ann_dir/, splits/)')
-    parser.add_argument('--force', action='store_true',
-                        help='write into a non-empty output folder, replacing its '
-                        'img_dir/, ann_dir/ and splits/')
+    parser.add_argument(
+        '-o',
+        '--out',
+        required=True,
+        help='output folder (img_dir/, ann_dir/, splits/)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty output folder, replacing its '
+        'img_dir/, ann_dir/ and splits/')
 
 
 def add_split_args(parser: argparse.ArgumentParser, val_ratio: float) -> None:
     """Add ``--seed`` and the exclusive ``--val-ratio``/``--val-num`` to a parser."""
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the train/val shuffle, recorded in '
-                        'splits/info.txt (default: %(default)s)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the train/val shuffle, recorded in '
+        'splits/info.txt (default: %(default)s)')
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--val-ratio', type=float, default=val_ratio,
-                       help='fraction of the pairs put in val (default: %(default)s)')
-    group.add_argument('--val-num', type=int,
-                       help='number of pairs put in val (overrides --val-ratio)')
+    group.add_argument(
+        '--val-ratio',
+        type=float,
+        default=val_ratio,
+        help='fraction of the pairs put in val (default: %(default)s)')
+    group.add_argument(
+        '--val-num',
+        type=int,
+        help='number of pairs put in val (overrides --val-ratio)')
 
 
 def run_cli(main: Callable[[Optional[List[str]]], None]) -> None:
