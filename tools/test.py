@@ -24,9 +24,9 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmseg.registry import RUNNERS
 from mmseg_fusion.utils import (ConfigError, OutputExistsError, PathNotFoundError,
                                 check_checkpoint_fits, check_data_folders,
                                 load_run_config, run_cli)
@@ -40,7 +40,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--work-dir', help='the dir to save logs and the metrics as json')
     parser.add_argument(
-        '--out', help='directory to save the predictions (2-D: one PNG label mask per '
+        '--out',
+        help='directory to save the predictions (2-D: one PNG label mask per '
         'test image, named after the image); must not exist or be empty')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -48,7 +49,9 @@ def parse_args(argv=None):
         help='directory where the prediction overlays are saved (PNG, under '
         'vis_data/vis_image); a relative path is taken inside the work dir')
     parser.add_argument(
-        '--show-interval', type=int, default=1,
+        '--show-interval',
+        type=int,
+        default=1,
         help='draw every N-th test image (default: every image)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
@@ -110,9 +113,10 @@ def main(argv=None):
         if args.out is not None:
             print(f'predictions written to {args.out}', flush=True)
         if args.show_dir:
-            print('prediction overlays written to '
-                  f'{osp.join(cfg.visualizer.save_dir, "vis_data", "vis_image")}',
-                  flush=True)
+            print(
+                'prediction overlays written to '
+                f'{osp.join(cfg.visualizer.save_dir, "vis_data", "vis_image")}',
+                flush=True)
     return metrics
 
 

@@ -18,11 +18,10 @@ from urllib.error import URLError
 
 from mmengine.config import DictAction
 from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmseg.registry import RUNNERS
-from mmseg_fusion.engine import (find_resume_checkpoint,
-                                 remove_stale_temporary_files)
+from mmseg_fusion.engine import find_resume_checkpoint, remove_stale_temporary_files
 from mmseg_fusion.utils import (ConfigError, PretrainedDownloadError,
                                 check_data_folders, load_run_config,
                                 refuse_to_overwrite_checkpoints, run_cli)

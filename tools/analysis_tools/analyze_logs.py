@@ -34,13 +34,21 @@ Curves = Dict[str, List[Tuple[int, float]]]
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Plot curves and summarise mmengine scalars.json logs')
-    parser.add_argument('runs', nargs='+', metavar='RUN',
-                        help='scalars.json files, run folders or work dirs')
-    parser.add_argument('--keys', nargs='+', default=['loss'],
-                        help='scalars to plot / summarise (default: loss)')
+    parser.add_argument(
+        'runs',
+        nargs='+',
+        metavar='RUN',
+        help='scalars.json files, run folders or work dirs')
+    parser.add_argument(
+        '--keys',
+        nargs='+',
+        default=['loss'],
+        help='scalars to plot / summarise (default: loss)')
     parser.add_argument('--out', help='PNG file to write the curves to')
-    parser.add_argument('--summary', action='store_true',
-                        help='print the best value of each key and its step')
+    parser.add_argument(
+        '--summary',
+        action='store_true',
+        help='print the best value of each key and its step')
     parser.add_argument('--legend', nargs='+', help='one name per RUN')
     parser.add_argument('--title', help='figure title')
     args = parser.parse_args(argv)
@@ -97,8 +105,9 @@ def best(key: str, points: List[Tuple[int, float]]) -> Tuple[float, int, str]:
 
 
 def summary_table(runs: Dict[str, Curves], keys: Sequence[str]) -> str:
-    lines = ['| run | key | best | step | direction | last |',
-             '|---|---|---:|---:|---|---:|']
+    lines = [
+        '| run | key | best | step | direction | last |', '|---|---|---:|---:|---|---:|'
+    ]
     for name, curves in runs.items():
         for key in keys:
             if key not in curves:
@@ -110,8 +119,8 @@ def summary_table(runs: Dict[str, Curves], keys: Sequence[str]) -> str:
 
 
 def plot(runs: Dict[str, Curves], keys: Sequence[str], out: str, title=None) -> None:
-    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 3 * len(keys)), squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(
+        len(keys), 1, figsize=(8, 3 * len(keys)), squeeze=False, sharex=True)
     for ax, key in zip(axes[:, 0], keys):
         for name, curves in runs.items():
             if key in curves:
@@ -131,8 +140,10 @@ def plot(runs: Dict[str, Curves], keys: Sequence[str], out: str, title=None) -> 
 def main(argv=None) -> Dict[str, Curves]:
     args = parse_args(argv)
     names = args.legend or args.runs
-    runs = {name: load_curves(find_scalar_files(run))
-            for name, run in zip(names, args.runs)}
+    runs = {
+        name: load_curves(find_scalar_files(run))
+        for name, run in zip(names, args.runs)
+    }
     missing = [k for k in args.keys if not any(k in c for c in runs.values())]
     if missing:
         available = sorted(set().union(*runs.values()))

@@ -33,17 +33,22 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('--checkpoint', help='checkpoint to load (optional)')
     parser.add_argument(
-        '--shape', type=int, nargs='+', metavar='SIZE',
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='SIZE',
         help='image size H [W] (one value: square); default: the config\'s '
         'crop_size, else 512 512')
     parser.add_argument('--batch-size', type=int, default=1, help='images per run')
     parser.add_argument('--repeat', type=int, default=50, help='timed runs')
-    parser.add_argument('--warmup', type=int, default=5,
-                        help='untimed runs before timing')
+    parser.add_argument(
+        '--warmup', type=int, default=5, help='untimed runs before timing')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads (CPU)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
     if args.shape is not None and len(args.shape) not in (1, 2):
@@ -90,11 +95,13 @@ def main(argv=None) -> dict:
         run()
         times.append(time.perf_counter() - start)
     ms_per_batch = 1000 * statistics.median(times)
-    result = dict(params=sum(p.numel() for p in model.parameters()),
-                  ms_per_img=ms_per_batch / args.batch_size,
-                  img_per_s=1000 * args.batch_size / ms_per_batch)
-    where = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
-             f'CPU, {torch.get_num_threads()} threads')
+    result = dict(
+        params=sum(p.numel() for p in model.parameters()),
+        ms_per_img=ms_per_batch / args.batch_size,
+        img_per_s=1000 * args.batch_size / ms_per_batch)
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} threads')
     print(f'Input: {args.batch_size} random image(s) of {shape[0]}x{shape[1]} (not a '
           f'dataset), model input {"x".join(map(str, inputs.shape))}\n'
           f'Weights: {args.checkpoint or "random (no checkpoint)"}\n'

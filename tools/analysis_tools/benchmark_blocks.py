@@ -19,56 +19,84 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 import torch
+from mmseg.registry import MODELS
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmseg.registry import MODELS
 from mmseg_fusion.utils import count_flops
 
 # One row per benchmarked setting. ``inputs`` lists the forward's positional arguments,
 # each a shape without the batch dimension (C, *spatial); a list of shapes is one
 # argument that is a sequence of tensors. ``--scale`` multiplies the spatial sizes.
 BLOCKS = [
-    dict(name='GatedFusion',
-         cfg=dict(type='GatedFusion', channels=64),
-         inputs=[(64, 64, 64), (64, 64, 64)]),
-    dict(name='MultiScaleSelectiveFusion',
-         cfg=dict(type='MultiScaleSelectiveFusion', channels=64, num_inputs=4),
-         inputs=[(64, 64, 64)] * 4),
-    dict(name='MultiFeatureExtraction',
-         cfg=dict(type='MultiFeatureExtraction', channels=64, dilations=(2, 4, 8)),
-         inputs=[(64, 64, 64)]),
-    dict(name='SAFM',
-         cfg=dict(type='SAFM', channels=64, num_levels=4),
-         inputs=[(64, 64, 64)]),
-    dict(name='OSRAttention',
-         cfg=dict(type='OSRAttention', channels=64, num_heads=8, sr_ratio=2),
-         inputs=[(64, 64, 64)]),
-    dict(name='JointChannelSpatialAttention',
-         cfg=dict(type='JointChannelSpatialAttention', channels=64, reduction=16,
-                  kernel_size=7, grid_size=7),
-         inputs=[(64, 64, 64)]),
-    dict(name='HFFBlock',
-         cfg=dict(type='HFFBlock', local_channels=64, global_channels=64,
-                  inter_channels=64, out_channels=64),
-         inputs=[(64, 64, 64), (64, 64, 64)]),
-    dict(name='HFFBlock+previous',
-         cfg=dict(type='HFFBlock', local_channels=64, global_channels=64,
-                  inter_channels=64, out_channels=64, previous_channels=32),
-         inputs=[(64, 64, 64), (64, 64, 64), (32, 128, 128)]),
-    dict(name='DynamicFeatureFusion-2d',
-         cfg=dict(type='DynamicFeatureFusion', channels=64, spatial_dims=2),
-         inputs=[(64, 64, 64), (64, 64, 64)]),
-    dict(name='DynamicFeatureFusion-3d',
-         cfg=dict(type='DynamicFeatureFusion', channels=32, spatial_dims=3),
-         inputs=[(32, 16, 32, 32), (32, 16, 32, 32)]),
-    dict(name='MultiScaleCrossAxisAttention',
-         cfg=dict(type='MultiScaleCrossAxisAttention', channels=64, num_heads=8,
-                  kernel_sizes=(7, 11, 21)),
-         inputs=[(64, 64, 64)]),
-    dict(name='DualCrossAttention',
-         cfg=dict(type='DualCrossAttention', in_channels=(32, 64, 128, 256),
-                  patch_size=28),
-         inputs=[[(32, 224, 224), (64, 112, 112), (128, 56, 56), (256, 28, 28)]]),
+    dict(
+        name='GatedFusion',
+        cfg=dict(type='GatedFusion', channels=64),
+        inputs=[(64, 64, 64), (64, 64, 64)]),
+    dict(
+        name='MultiScaleSelectiveFusion',
+        cfg=dict(type='MultiScaleSelectiveFusion', channels=64, num_inputs=4),
+        inputs=[(64, 64, 64)] * 4),
+    dict(
+        name='MultiFeatureExtraction',
+        cfg=dict(type='MultiFeatureExtraction', channels=64, dilations=(2, 4, 8)),
+        inputs=[(64, 64, 64)]),
+    dict(
+        name='SAFM',
+        cfg=dict(type='SAFM', channels=64, num_levels=4),
+        inputs=[(64, 64, 64)]),
+    dict(
+        name='OSRAttention',
+        cfg=dict(type='OSRAttention', channels=64, num_heads=8, sr_ratio=2),
+        inputs=[(64, 64, 64)]),
+    dict(
+        name='JointChannelSpatialAttention',
+        cfg=dict(
+            type='JointChannelSpatialAttention',
+            channels=64,
+            reduction=16,
+            kernel_size=7,
+            grid_size=7),
+        inputs=[(64, 64, 64)]),
+    dict(
+        name='HFFBlock',
+        cfg=dict(
+            type='HFFBlock',
+            local_channels=64,
+            global_channels=64,
+            inter_channels=64,
+            out_channels=64),
+        inputs=[(64, 64, 64), (64, 64, 64)]),
+    dict(
+        name='HFFBlock+previous',
+        cfg=dict(
+            type='HFFBlock',
+            local_channels=64,
+            global_channels=64,
+            inter_channels=64,
+            out_channels=64,
+            previous_channels=32),
+        inputs=[(64, 64, 64), (64, 64, 64), (32, 128, 128)]),
+    dict(
+        name='DynamicFeatureFusion-2d',
+        cfg=dict(type='DynamicFeatureFusion', channels=64, spatial_dims=2),
+        inputs=[(64, 64, 64), (64, 64, 64)]),
+    dict(
+        name='DynamicFeatureFusion-3d',
+        cfg=dict(type='DynamicFeatureFusion', channels=32, spatial_dims=3),
+        inputs=[(32, 16, 32, 32), (32, 16, 32, 32)]),
+    dict(
+        name='MultiScaleCrossAxisAttention',
+        cfg=dict(
+            type='MultiScaleCrossAxisAttention',
+            channels=64,
+            num_heads=8,
+            kernel_sizes=(7, 11, 21)),
+        inputs=[(64, 64, 64)]),
+    dict(
+        name='DualCrossAttention',
+        cfg=dict(
+            type='DualCrossAttention', in_channels=(32, 64, 128, 256), patch_size=28),
+        inputs=[[(32, 224, 224), (64, 112, 112), (128, 56, 56), (256, 28, 28)]]),
 ]
 
 
@@ -76,18 +104,25 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Benchmark the seed blocks: params, FLOPs, latency, peak memory')
     parser.add_argument(
-        '--blocks', nargs='+', metavar='NAME',
+        '--blocks',
+        nargs='+',
+        metavar='NAME',
         help='rows to run, by row name or registry type (a type selects all its '
         f'rows); default: all of {[b["name"] for b in BLOCKS]}')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads (CPU)')
-    parser.add_argument('--repeat', type=int, default=20,
-                        help='timed runs per measurement; the median is reported')
-    parser.add_argument('--warmup', type=int, default=3,
-                        help='untimed runs before each measurement')
+    parser.add_argument(
+        '--repeat',
+        type=int,
+        default=20,
+        help='timed runs per measurement; the median is reported')
+    parser.add_argument(
+        '--warmup', type=int, default=3, help='untimed runs before each measurement')
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument(
-        '--scale', type=float, default=1.0,
+        '--scale',
+        type=float,
+        default=1.0,
         help='multiply every spatial input size by this (rounded, at least 1)')
     parser.add_argument('--out', help='also write the markdown table to this file')
     args = parser.parse_args(argv)
@@ -169,9 +204,11 @@ def benchmark(row: dict, args, device: torch.device) -> dict:
     inputs = [
         make_inputs(spec, args.batch_size, args.scale, device) for spec in row['inputs']
     ]
-    result = dict(name=row['name'], inputs=describe_inputs(inputs),
-                  params=sum(p.numel() for p in block.parameters()),
-                  flops=count_flops(block.eval(), inputs))
+    result = dict(
+        name=row['name'],
+        inputs=describe_inputs(inputs),
+        params=sum(p.numel() for p in block.parameters()),
+        flops=count_flops(block.eval(), inputs))
 
     def forward():
         with torch.no_grad():
@@ -188,8 +225,9 @@ def benchmark(row: dict, args, device: torch.device) -> dict:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     result['train_ms'] = median_ms(forward_backward, args.repeat, args.warmup, device)
-    result['peak_mib'] = (torch.cuda.max_memory_allocated(device) / 2**20
-                          if device.type == 'cuda' else None)
+    result['peak_mib'] = (
+        torch.cuda.max_memory_allocated(device) /
+        2**20 if device.type == 'cuda' else None)
     return result
 
 
@@ -207,8 +245,7 @@ def format_table(results: Sequence[dict], header: str) -> str:
     lines = [
         header, '',
         '| Block | Input (NxCx...) | Params | FLOPs | Forward ms | Fwd+bwd ms '
-        '| Peak MiB (fwd+bwd) |',
-        '|---|---|---:|---:|---:|---:|---:|'
+        '| Peak MiB (fwd+bwd) |', '|---|---|---:|---:|---:|---:|---:|'
     ]
     for r in results:
         peak = 'n/a' if r['peak_mib'] is None else f'{r["peak_mib"]:.1f}'
@@ -232,9 +269,10 @@ def main(argv=None) -> str:
     load = os.getloadavg()[0]
     torch.manual_seed(0)
     results = [benchmark(row, args, device) for row in args.rows]
-    where = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
-             f'CPU, {torch.get_num_threads()} threads (load average at start '
-             f'{load:.2f})')
+    where = (
+        torch.cuda.get_device_name(device) if device.type == 'cuda' else
+        f'CPU, {torch.get_num_threads()} threads (load average at start '
+        f'{load:.2f})')
     header = (f'Seed blocks on {where}; torch {torch.__version__}; batch '
               f'{args.batch_size}, spatial scale {args.scale:g}; median of '
               f'{args.repeat} runs after {args.warmup} warm-up runs.')

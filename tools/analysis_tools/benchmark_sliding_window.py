@@ -51,8 +51,9 @@ import torch.nn as nn
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from mmseg_fusion.models.segmentors import VolumeEncoderDecoder
 
-DEFAULT_VOLUME = (Path(__file__).resolve().parents[2].parent / 'shared' / 'data' /
-                  'totalsegmentator_example' / 'example_ct.nii.gz')
+DEFAULT_VOLUME = (
+    Path(__file__).resolve().parents[2].parent / 'shared' / 'data' /
+    'totalsegmentator_example' / 'example_ct.nii.gz')
 HU_WINDOW = (-175., 250.)
 NUM_CLASSES = 14  # BTCV: background + 13 organs
 METHODS = ('ours', 'monai', 'whole')
@@ -91,23 +92,39 @@ def build_model(name: str, patch: Sequence[int], overlap: float,
                 sw_batch_size: int) -> VolumeEncoderDecoder:
     """The benchmarked segmentor, seeded, in eval mode."""
     torch.manual_seed(0)
-    test_cfg = dict(mode='slide', patch_size=tuple(patch), overlap=overlap,
-                    sw_batch_size=sw_batch_size, blend_mode='gaussian',
-                    sigma_scale=0.125)
+    test_cfg = dict(
+        mode='slide',
+        patch_size=tuple(patch),
+        overlap=overlap,
+        sw_batch_size=sw_batch_size,
+        blend_mode='gaussian',
+        sigma_scale=0.125)
     if name == 'dnet':
         widths = (8, 16, 32, 64, 128)
-        backbone = dict(type='DNetEncoder', in_channels=1, widths=widths,
-                        depths=(1, ) * 5, salience_channels=8)
-        decode_head = dict(type='DFF3DHead', in_channels=(8, *widths),
-                           num_classes=NUM_CLASSES, depths=(1, ) * 4)
+        backbone = dict(
+            type='DNetEncoder',
+            in_channels=1,
+            widths=widths,
+            depths=(1, ) * 5,
+            salience_channels=8)
+        decode_head = dict(
+            type='DFF3DHead',
+            in_channels=(8, *widths),
+            num_classes=NUM_CLASSES,
+            depths=(1, ) * 4)
     else:
         from monai.networks.nets import UNet
-        network = UNet(spatial_dims=3, in_channels=1, out_channels=NUM_CLASSES,
-                       channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=1)
+        network = UNet(
+            spatial_dims=3,
+            in_channels=1,
+            out_channels=NUM_CLASSES,
+            channels=(16, 32, 64, 128),
+            strides=(2, 2, 2),
+            num_res_units=1)
         backbone = dict(type=MONAINetBackbone, network=network, size_divisor=8)
         decode_head = dict(type=PassThroughHead, num_classes=NUM_CLASSES)
-    return VolumeEncoderDecoder(backbone=backbone, decode_head=decode_head,
-                                test_cfg=test_cfg).eval()
+    return VolumeEncoderDecoder(
+        backbone=backbone, decode_head=decode_head, test_cfg=test_cfg).eval()
 
 
 def load_volume(path: Optional[str], shape: Optional[Sequence[int]]) -> torch.Tensor:
@@ -133,8 +150,13 @@ def runner(method: str, model: VolumeEncoderDecoder, volume: torch.Tensor):
     from monai.inferers import sliding_window_inference
     cfg = model.test_cfg
     return lambda: sliding_window_inference(
-        volume, cfg['patch_size'], cfg['sw_batch_size'], model._forward,
-        overlap=cfg['overlap'], mode='gaussian', sigma_scale=0.125)
+        volume,
+        cfg['patch_size'],
+        cfg['sw_batch_size'],
+        model._forward,
+        overlap=cfg['overlap'],
+        mode='gaussian',
+        sigma_scale=0.125)
 
 
 def synchronise(device: torch.device) -> None:
@@ -185,8 +207,10 @@ def peak_memory_cuda(run, device: torch.device) -> float:
 
 def peak_memory_cpu_subprocess(method: str, argv: Sequence[str]) -> float:
     """MiB by which one run of ``method`` raises the peak RSS of a fresh process."""
-    command = [sys.executable, os.path.abspath(__file__), *argv,
-               '--measure-rss', method]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__), *argv, '--measure-rss', method
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f'memory measurement of {method!r} failed:\n{done.stderr}')
@@ -232,24 +256,33 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Sliding-window inference: VolumeEncoderDecoder against MONAI '
         'sliding_window_inference (same network, volume, patch, overlap, Gaussian)')
-    parser.add_argument('--model', choices=['dnet', 'unet'], default='dnet',
-                        help='small D-Net (DNetEncoder + DFF3DHead) or MONAI UNet')
+    parser.add_argument(
+        '--model',
+        choices=['dnet', 'unet'],
+        default='dnet',
+        help='small D-Net (DNetEncoder + DFF3DHead) or MONAI UNet')
     source = parser.add_mutually_exclusive_group()
-    source.add_argument('--volume', default=str(DEFAULT_VOLUME),
-                        help='NIfTI CT in HU (default: the shared real CT)')
-    source.add_argument('--shape', type=int, nargs=3, metavar=('D', 'H', 'W'),
-                        help='use a random volume of this shape instead')
-    parser.add_argument('--patch', type=int, nargs=3, default=(64, 64, 64),
-                        metavar=('D', 'H', 'W'))
+    source.add_argument(
+        '--volume',
+        default=str(DEFAULT_VOLUME),
+        help='NIfTI CT in HU (default: the shared real CT)')
+    source.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        metavar=('D', 'H', 'W'),
+        help='use a random volume of this shape instead')
+    parser.add_argument(
+        '--patch', type=int, nargs=3, default=(64, 64, 64), metavar=('D', 'H', 'W'))
     parser.add_argument('--overlap', type=float, default=0.5)
     parser.add_argument('--sw-batch-size', type=int, default=2)
-    parser.add_argument('--repeat', type=int, default=3,
-                        help='timed rounds; the median is reported')
+    parser.add_argument(
+        '--repeat', type=int, default=3, help='timed rounds; the median is reported')
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads (CPU)')
-    parser.add_argument('--no-memory', action='store_true',
-                        help='skip the peak memory measurement')
+    parser.add_argument(
+        '--no-memory', action='store_true', help='skip the peak memory measurement')
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.add_argument('--measure-rss', choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -276,12 +309,12 @@ def format_table(result: dict) -> str:
         f'windows; {s["device"]}; torch {s["torch"]}, monai {s["monai"]}; median of '
         f'{s["repeat"]} interleaved rounds after {s["warmup"]} warm-up.', '',
         '| Method | Median wall time (s) | Median CPU time (s) | Peak memory (MiB) '
-        '| Max abs diff vs MONAI |',
-        '|---|---:|---:|---:|---:|'
+        '| Max abs diff vs MONAI |', '|---|---:|---:|---:|---:|'
     ]
-    labels = dict(ours='ours: VolumeEncoderDecoder.slide_inference',
-                  monai='MONAI sliding_window_inference (direct)',
-                  whole='whole volume, one forward (padded to the stride)')
+    labels = dict(
+        ours='ours: VolumeEncoderDecoder.slide_inference',
+        monai='MONAI sliding_window_inference (direct)',
+        whole='whole volume, one forward (padded to the stride)')
     for name in METHODS:
         r = result['methods'][name]
         peak = 'n/a' if r['peak_mib'] is None else f'{r["peak_mib"]:.0f}'
@@ -322,29 +355,40 @@ def main(argv=None) -> str:
     from monai.data.utils import dense_patch_slices
     patch, size = args.patch, volume.shape[2:]
     padded = [max(s, p) for s, p in zip(size, patch)]
-    scan = [p if s == p else max(1, int(p * (1 - args.overlap)))
-            for s, p in zip(padded, patch)]
+    scan = [
+        p if s == p else max(1, int(p * (1 - args.overlap)))
+        for s, p in zip(padded, patch)
+    ]
     import monai
-    where = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
-             f'CPU, {torch.get_num_threads()} threads, load average {load:.2f} at '
-             'start')
+    where = (
+        torch.cuda.get_device_name(device) if device.type == 'cuda' else
+        f'CPU, {torch.get_num_threads()} threads, load average {load:.2f} at '
+        'start')
     result = dict(
-        settings=dict(model=args.model,
-                      params=sum(p.numel() for p in model.parameters()),
-                      volume=None if args.shape else args.volume,
-                      shape=list(size), patch=list(patch), overlap=args.overlap,
-                      sw_batch_size=args.sw_batch_size,
-                      windows=len(dense_patch_slices(padded, patch, scan)),
-                      device=where, torch=torch.__version__, monai=monai.__version__,
-                      repeat=args.repeat, warmup=args.warmup),
+        settings=dict(
+            model=args.model,
+            params=sum(p.numel() for p in model.parameters()),
+            volume=None if args.shape else args.volume,
+            shape=list(size),
+            patch=list(patch),
+            overlap=args.overlap,
+            sw_batch_size=args.sw_batch_size,
+            windows=len(dense_patch_slices(padded, patch, scan)),
+            device=where,
+            torch=torch.__version__,
+            monai=monai.__version__,
+            repeat=args.repeat,
+            warmup=args.warmup),
         methods={
-            name: dict(median_s=statistics.median(times[name]), times_s=times[name],
-                       median_cpu_s=statistics.median(cpu_times[name]),
-                       cpu_times_s=cpu_times[name],
-                       peak_mib=peaks[name],
-                       max_abs_diff=(outputs['ours'] - outputs['monai']).abs().max()
-                       .item()
-                       if name == 'ours' else None)
+            name:
+            dict(
+                median_s=statistics.median(times[name]),
+                times_s=times[name],
+                median_cpu_s=statistics.median(cpu_times[name]),
+                cpu_times_s=cpu_times[name],
+                peak_mib=peaks[name],
+                max_abs_diff=(outputs['ours'] - outputs['monai']).abs().max().item()
+                if name == 'ours' else None)
             for name in METHODS
         })
     table = format_table(result)

@@ -15,10 +15,10 @@ auxiliary head is dropped (it does not run at inference) and is not in the param
 import argparse
 import os.path as osp
 
+from mmengine.analysis.print_helper import _format_size
 from mmengine.config import Config, DictAction
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmengine.analysis.print_helper import _format_size
 from mmseg_fusion.utils import (PathNotFoundError, build_inference_model, count_flops,
                                 drop_pretrained, image_channels, input_shape,
                                 random_batch, run_cli)
@@ -29,11 +29,16 @@ def parse_args(argv=None):
                                      'segmentor')
     parser.add_argument('config', help='config file path')
     parser.add_argument(
-        '--shape', type=int, nargs='+', metavar='SIZE',
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='SIZE',
         help='input size H [W] (one value: square); default: the config\'s '
         'crop_size, else 512 512')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
     if args.shape is not None and len(args.shape) not in (1, 2):
@@ -52,8 +57,10 @@ def main(argv=None) -> dict:
     drop_pretrained(cfg.model)
     model = build_inference_model(cfg)
     inputs = random_batch(model, shape, image_channels(cfg))['inputs']
-    result = dict(input_shape=tuple(inputs.shape), flops=count_flops(model, inputs),
-                  params=sum(p.numel() for p in model.parameters()))
+    result = dict(
+        input_shape=tuple(inputs.shape),
+        flops=count_flops(model, inputs),
+        params=sum(p.numel() for p in model.parameters()))
     flops = ('n/a (the model could not be traced; reason in the log above)'
              if result['flops'] is None else
              f'{_format_size(result["flops"])} ({result["flops"]:,}; one '

@@ -34,8 +34,8 @@ import argparse
 import csv
 import json
 import os
-import sys
 import os.path as osp
+import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -60,28 +60,50 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Resident memory of a training run, every N iterations')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir',
-                        help='work dir of the run; the curve is written there')
-    parser.add_argument('--from-csv', metavar='CSV',
-                        help='train nothing: summarise the memory_curve.csv of a run '
-                        '(e.g. one stopped early) and write its .json and .md beside '
-                        'it')
-    parser.add_argument('--iters', type=int, default=2000,
-                        help='training iterations (default: %(default)s)')
-    parser.add_argument('--val-interval', type=int, default=250,
-                        help='validate every N iterations (default: %(default)s)')
-    parser.add_argument('--every', type=int, default=100,
-                        help='sample memory every N iterations (default: %(default)s)')
-    parser.add_argument('--warmup', type=int, default=500,
-                        help='fit the slopes to samples from this iteration on '
-                        '(default: %(default)s)')
-    parser.add_argument('--tolerance', type=float, default=2.0,
-                        help='flat when the fitted PSS growth is below this percent '
-                        'of its mean (default: %(default)s)')
-    parser.add_argument('--threads', type=int,
-                        help="torch intra-op threads (default: PyTorch's choice)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--work-dir', help='work dir of the run; the curve is written there')
+    parser.add_argument(
+        '--from-csv',
+        metavar='CSV',
+        help='train nothing: summarise the memory_curve.csv of a run '
+        '(e.g. one stopped early) and write its .json and .md beside '
+        'it')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=2000,
+        help='training iterations (default: %(default)s)')
+    parser.add_argument(
+        '--val-interval',
+        type=int,
+        default=250,
+        help='validate every N iterations (default: %(default)s)')
+    parser.add_argument(
+        '--every',
+        type=int,
+        default=100,
+        help='sample memory every N iterations (default: %(default)s)')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=500,
+        help='fit the slopes to samples from this iteration on '
+        '(default: %(default)s)')
+    parser.add_argument(
+        '--tolerance',
+        type=float,
+        default=2.0,
+        help='flat when the fitted PSS growth is below this percent '
+        'of its mean (default: %(default)s)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help="torch intra-op threads (default: PyTorch's choice)")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
     for name in ('iters', 'val_interval', 'every', 'threads'):
         value = getattr(args, name)
@@ -159,8 +181,8 @@ class MemorySamplingHook(Hook):
         self.start = time.monotonic()
 
     def record(self, iteration: int) -> None:
-        sample = dict(iteration=iteration,
-                      seconds=round(time.monotonic() - self.start, 1))
+        sample = dict(
+            iteration=iteration, seconds=round(time.monotonic() - self.start, 1))
         sample.update(memory_sample(os.getpid()))
         self.samples.append(sample)
         with open(self.csv_path, 'a', newline='') as file:
@@ -173,7 +195,10 @@ class MemorySamplingHook(Hook):
         self.start = time.monotonic()
         self.record(0)
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         if (runner.iter + 1) % self.every == 0:
             self.record(runner.iter + 1)
@@ -188,8 +213,7 @@ def slope_per_kiter(xs: Sequence[float], ys: Sequence[float]) -> float:
     return 1000.0 * cov / var
 
 
-def summarise(samples: List[Dict[str, float]], warmup: int,
-              tolerance: float) -> dict:
+def summarise(samples: List[Dict[str, float]], warmup: int, tolerance: float) -> dict:
     """Slopes (MiB per 1,000 iterations) of each memory field over the samples from
     ``warmup`` on, the fitted PSS growth over that span and whether it is flat."""
     fitted = [s for s in samples if s['iteration'] >= warmup]
@@ -207,7 +231,10 @@ def summarise(samples: List[Dict[str, float]], warmup: int,
     return dict(
         fitted_from=xs[0],
         fitted_to=xs[-1],
-        slopes_mib_per_kiter={k: round(v, 3) for k, v in slopes.items()},
+        slopes_mib_per_kiter={
+            k: round(v, 3)
+            for k, v in slopes.items()
+        },
         fitted_pss_growth_mib=round(growth, 2),
         mean_pss_mib=round(mean, 1),
         tolerance_percent=tolerance,
@@ -248,7 +275,7 @@ def stretch_schedule(cfg, iters: int, val_interval: int) -> None:
     old = cfg.train_cfg.get('max_iters')
     if old is None:
         raise UsageError('memory_curve.py needs an iteration-based config '
-                         f"(train_cfg.max_iters); {cfg.filename} has train_cfg "
+                         f'(train_cfg.max_iters); {cfg.filename} has train_cfg '
                          f'{dict(cfg.train_cfg)}')
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = val_interval
@@ -270,16 +297,18 @@ def read_csv(path: str) -> List[Dict[str, float]]:
     if not rows or set(rows[0]) != set(FIELDS):
         raise UsageError(f'--from-csv {path} is not a memory_curve.csv: expected the '
                          f'columns {", ".join(FIELDS)}')
-    return [{key: (int(row[key]) if key in ('iteration', 'processes') else
-                   float(row[key])) for key in FIELDS} for row in rows]
+    return [{
+        key: (int(row[key]) if key in ('iteration', 'processes') else float(row[key]))
+        for key in FIELDS
+    } for row in rows]
 
 
 def write_outputs(work_dir: str, samples: List[Dict[str, float]], summary: dict,
                   command: str) -> None:
     """``memory_curve.json`` and ``memory_curve.md`` beside the CSV."""
     with open(osp.join(work_dir, 'memory_curve.json'), 'w') as file:
-        json.dump(dict(command=command, summary=summary, samples=samples), file,
-                  indent=1)
+        json.dump(
+            dict(command=command, summary=summary, samples=samples), file, indent=1)
     with open(osp.join(work_dir, 'memory_curve.md'), 'w') as file:
         file.write(markdown(samples, summary, command))
 
@@ -291,8 +320,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.from_csv is not None:
         samples = read_csv(args.from_csv)
         summary = summarise(samples, args.warmup, args.tolerance)
-        write_outputs(osp.dirname(osp.abspath(args.from_csv)), samples, summary,
-                      command)
+        write_outputs(
+            osp.dirname(osp.abspath(args.from_csv)), samples, summary, command)
         print(markdown(samples, summary, command))
         return summary
     if not osp.isdir('/proc/self'):

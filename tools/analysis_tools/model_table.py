@@ -71,30 +71,50 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Parameters, FLOPs, CPU latency (PyTorch, onnxruntime) and '
         'training throughput of configs, as markdown and JSON')
-    parser.add_argument('--configs', nargs='+', metavar='PATH',
-                        help='config files or folders (default: configs/)')
+    parser.add_argument(
+        '--configs',
+        nargs='+',
+        metavar='PATH',
+        help='config files or folders (default: configs/)')
     parser.add_argument('--out', help='write the markdown here (also printed)')
     parser.add_argument('--json', help='write the JSON here')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs')
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='untimed runs before timing')
-    parser.add_argument('--threads', type=int, default=2,
-                        help='CPU threads of PyTorch and onnxruntime (default: 2)')
     parser.add_argument(
-        '--max-seconds', type=float, default=900,
+        '--warmup', type=int, default=2, help='untimed runs before timing')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=2,
+        help='CPU threads of PyTorch and onnxruntime (default: 2)')
+    parser.add_argument(
+        '--max-seconds',
+        type=float,
+        default=900,
         help='time limit of one model\'s measurement process (default: 900)')
     parser.add_argument(
-        '--max-memory', type=float, default=12,
+        '--max-memory',
+        type=float,
+        default=12,
         help='resident memory limit (GiB) of one measurement process (default: 12)')
-    parser.add_argument('--no-onnx', action='store_true',
-                        help='skip the ONNX export and onnxruntime latency')
+    parser.add_argument(
+        '--no-onnx',
+        action='store_true',
+        help='skip the ONNX export and onnxruntime latency')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset version')
-    parser.add_argument('--train', action='store_true',
-                        help='also measure training throughput and peak memory')
-    parser.add_argument('--train-steps', type=int, default=3,
-                        help='timed training steps (after one untimed step)')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
-                        help='device of the --train measurement (inference: CPU)')
+    parser.add_argument(
+        '--train',
+        action='store_true',
+        help='also measure training throughput and peak memory')
+    parser.add_argument(
+        '--train-steps',
+        type=int,
+        default=3,
+        help='timed training steps (after one untimed step)')
+    parser.add_argument(
+        '--device',
+        choices=['cpu', 'cuda'],
+        default='cpu',
+        help='device of the --train measurement (inference: CPU)')
     parser.add_argument('--worker', choices=['infer', 'train'], help=argparse.SUPPRESS)
     parser.add_argument('--worker-out', help=argparse.SUPPRESS)
     parser.add_argument('config', nargs='?', help=argparse.SUPPRESS)
@@ -167,8 +187,11 @@ def signatures(path: str) -> dict:
     infer = json.dumps([model, test_input_size(cfg)], sort_keys=True, default=str)
     optim = (cfg.get('optim_wrapper') or {})
     optim = optim.to_dict() if hasattr(optim, 'to_dict') else optim
-    train = json.dumps([infer, train_batch_size(cfg), train_input_size(cfg), optim],
-                       sort_keys=True, default=str)
+    train = json.dumps(
+        [infer, train_batch_size(cfg),
+         train_input_size(cfg), optim],
+        sort_keys=True,
+        default=str)
     return dict(infer=infer, train=train)
 
 
@@ -231,8 +254,8 @@ def worker_infer(args) -> None:
     model = build_segmentor(cfg)
     module = SegmentorLogits(model, size).eval()
     inputs = random_inputs(model, cfg, size, 1)
-    progress.update(input=list(inputs.shape),
-                    params=sum(p.numel() for p in model.parameters()))
+    progress.update(
+        input=list(inputs.shape), params=sum(p.numel() for p in model.parameters()))
     budget = args.max_seconds / 5
 
     def run_torch():
@@ -261,11 +284,19 @@ def measure_onnx(module, inputs, args, progress: Progress, budget: float) -> Non
         path = osp.join(tmp, 'model.onnx')
         start = time.perf_counter()
         try:
-            export_onnx(module, inputs, path, opset=args.opset, dynamic_batch=False,
-                        input_names=['inputs'], relative_to=module.segmentor)
+            export_onnx(
+                module,
+                inputs,
+                path,
+                opset=args.opset,
+                dynamic_batch=False,
+                input_names=['inputs'],
+                relative_to=module.segmentor)
         except OnnxExportError as error:
-            progress.update(onnx=f'n/a ({error})', onnx_block=error.module_path,
-                            onnx_op=error.operation)
+            progress.update(
+                onnx=f'n/a ({error})',
+                onnx_block=error.module_path,
+                onnx_op=error.operation)
             return
         progress.update(onnx_export_s=time.perf_counter() - start)
         feeds = {'inputs': inputs.numpy()}
@@ -274,15 +305,18 @@ def measure_onnx(module, inputs, args, progress: Progress, budget: float) -> Non
             ours = session.run(None, feeds)[0]
         except Exception as error:  # onnxruntime rejects or fails on the graph
             error = onnxruntime_failure(module, error, 'running', module.segmentor)
-            progress.update(onnx=f'n/a ({error})', onnx_block=error.module_path,
-                            onnx_op=error.operation)
+            progress.update(
+                onnx=f'n/a ({error})',
+                onnx_block=error.module_path,
+                onnx_op=error.operation)
             return
         with torch.no_grad():
             reference = module(inputs).numpy()
             again = module(inputs).numpy()
-        progress.update(onnx='ok',
-                        onnx_max_abs_diff=float(np.abs(ours - reference).max()),
-                        pytorch_repeat_diff=float(np.abs(again - reference).max()))
+        progress.update(
+            onnx='ok',
+            onnx_max_abs_diff=float(np.abs(ours - reference).max()),
+            pytorch_repeat_diff=float(np.abs(again - reference).max()))
         seconds, runs = time_runs(lambda: session.run(None, feeds), args.warmup,
                                   args.repeats, budget)
         progress.update(onnx_ms=1000 * seconds, onnx_runs=runs)
@@ -309,10 +343,11 @@ def random_training_batch(cfg, model, batch: int, size: tuple, seed: int = 0) ->
             sample = VolumeSegDataSample()
             sample.gt_sem_seg = VolumeData(data=label)
         else:
-            inputs.append(torch.randint(0, 256, (channels, *size), dtype=torch.uint8,
-                                        generator=generator))
-            sample = SegDataSample(metainfo=dict(
-                img_shape=size, ori_shape=size, pad_shape=size))
+            inputs.append(
+                torch.randint(
+                    0, 256, (channels, *size), dtype=torch.uint8, generator=generator))
+            sample = SegDataSample(
+                metainfo=dict(img_shape=size, ori_shape=size, pad_shape=size))
             sample.gt_sem_seg = PixelData(data=label)
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
@@ -334,8 +369,8 @@ def worker_train(args) -> None:
     model.to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     data = random_training_batch(cfg, model, batch, size)
-    progress.update(train_batch=batch, train_size=list(size),
-                    rss_before_mib=peak_rss_mib())
+    progress.update(
+        train_batch=batch, train_size=list(size), rss_before_mib=peak_rss_mib())
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -345,9 +380,12 @@ def worker_train(args) -> None:
             torch.cuda.synchronize(device)
 
     seconds, runs = time_runs(step, 1, args.train_steps, args.max_seconds / 2)
-    result = dict(train_step_s=seconds, train_steps=runs,
-                  train_per_s=batch / seconds, train_peak_rss_mib=peak_rss_mib(),
-                  load_end=load_average())
+    result = dict(
+        train_step_s=seconds,
+        train_steps=runs,
+        train_per_s=batch / seconds,
+        train_peak_rss_mib=peak_rss_mib(),
+        load_end=load_average())
     if device.type == 'cuda':
         result.update(
             train_peak_cuda_mib=torch.cuda.max_memory_allocated(device) / 2**20,
@@ -373,22 +411,31 @@ def measure(kind: str, config: str, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out, log = osp.join(tmp, 'result.json'), osp.join(tmp, 'log.txt')
         command = [
-            sys.executable, osp.abspath(__file__), '--worker', kind,
-            '--worker-out', out,
-            '--threads', str(args.threads), '--repeats', str(args.repeats),
-            '--warmup', str(args.warmup), '--max-seconds', str(args.max_seconds),
-            '--opset', str(args.opset), '--train-steps', str(args.train_steps),
-            '--device', args.device, config
+            sys.executable,
+            osp.abspath(__file__), '--worker', kind, '--worker-out', out, '--threads',
+            str(args.threads), '--repeats',
+            str(args.repeats), '--warmup',
+            str(args.warmup), '--max-seconds',
+            str(args.max_seconds), '--opset',
+            str(args.opset), '--train-steps',
+            str(args.train_steps), '--device', args.device, config
         ] + (['--no-onnx'] if args.no_onnx else [])
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-                   PYTHONPATH=os.pathsep.join(
-                       [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS=str(args.threads),
+            PYTHONPATH=os.pathsep.join([REPO] +
+                                       [p
+                                        for p in [os.environ.get('PYTHONPATH')] if p]))
         start = time.monotonic()
         peak = 0.0
         status = 'ok'
         with open(log, 'w') as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=log_file,
-                                       env=env, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=log_file,
+                env=env,
+                start_new_session=True)
             while process.poll() is None:
                 peak = max(peak, process_rss_mib(process.pid))
                 if time.monotonic() - start > args.max_seconds:
@@ -463,21 +510,26 @@ def input_text(row: dict) -> str:
 
 def infer_row(row: dict) -> List[str]:
     note = f'same model as `{row["same_as"]}`' if row.get('same_as') else ''
-    return [f'`{row["name"]}`', input_text(row),
-            cell(row, 'params', fmt_count, 1e6, 'M'),
-            cell(row, 'flops', fmt_count, 1e9, 'G'),
-            cell(row, 'torch_ms', lambda v: fmt_ms(v, row.get('torch_runs')))
-            ] + onnx_cells(row) + [note]
+    return [
+        f'`{row["name"]}`',
+        input_text(row),
+        cell(row, 'params', fmt_count, 1e6, 'M'),
+        cell(row, 'flops', fmt_count, 1e9, 'G'),
+        cell(row, 'torch_ms', lambda v: fmt_ms(v, row.get('torch_runs')))
+    ] + onnx_cells(row) + [note]
 
 
-INFER_HEADER = ['config', 'input', 'params', 'FLOPs', 'PyTorch ms (runs)',
-                'onnxruntime ms (runs)', 'ORT max abs diff', 'note']
+INFER_HEADER = [
+    'config', 'input', 'params', 'FLOPs', 'PyTorch ms (runs)', 'onnxruntime ms (runs)',
+    'ORT max abs diff', 'note'
+]
 
 
 def markdown_table(header: List[str], rows: List[List[str]]) -> str:
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '|'.join('---' if i == 0 else '---:' for i in range(len(header)))
-             + '|']
+    lines = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join('---' if i == 0 else '---:' for i in range(len(header))) + '|'
+    ]
     lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
     return '\n'.join(lines)
 
@@ -508,8 +560,8 @@ def comparison(rows: List[dict], base_prefix: str, other_prefix: str,
         if base is None:
             continue
         cells = [f'`{name[len(other_prefix):].lstrip("_")}`']
-        for key, unit in (('params', 1e6), ('flops', 1e9), ('torch_ms', 1),
-                          ('onnx_ms', 1)):
+        for key, unit in (('params', 1e6), ('flops', 1e9), ('torch_ms', 1), ('onnx_ms',
+                                                                             1)):
             a, b = base.get(key), row.get(key)
             if isinstance(a, (int, float)) and isinstance(b, (int, float)):
                 cells.append(f'{a / unit:.2f} → {b / unit:.2f} ({b / a:.2f}x)')
@@ -527,8 +579,10 @@ def train_rows(rows: List[dict]) -> str:
     if not measured:
         return ''
     cuda = any(r['train'].get('train_peak_cuda_mib') is not None for r in measured)
-    header = ['config', 'batch x input', 'step s (steps)', 'images or patches / s',
-              'peak RSS MiB'] + (['peak CUDA MiB'] if cuda else []) + ['note']
+    header = [
+        'config', 'batch x input', 'step s (steps)', 'images or patches / s',
+        'peak RSS MiB'
+    ] + (['peak CUDA MiB'] if cuda else []) + ['note']
     body = []
     for row in measured:
         t = row['train']
@@ -536,16 +590,19 @@ def train_rows(rows: List[dict]) -> str:
         note = f'same as `{row["train_same_as"]}`' if row.get('train_same_as') else ''
         if t.get('train_per_s') is None:
             cells = [na(t, 'not measured')] * 2 + [
-                f'{t["train_peak_rss_mib"]:.0f}' if t.get('train_peak_rss_mib') else
-                na(t, 'not measured')]
+                f'{t["train_peak_rss_mib"]:.0f}' if t.get('train_peak_rss_mib') else na(
+                    t, 'not measured')
+            ]
         else:
-            cells = [f'{t["train_step_s"]:.2f} ({t["train_steps"]})',
-                     f'{t["train_per_s"]:.2f}', f'{t["train_peak_rss_mib"]:.0f}']
+            cells = [
+                f'{t["train_step_s"]:.2f} ({t["train_steps"]})',
+                f'{t["train_per_s"]:.2f}', f'{t["train_peak_rss_mib"]:.0f}'
+            ]
         if cuda:
-            cells.append(f'{t["train_peak_cuda_mib"]:.0f}'
-                         if t.get('train_peak_cuda_mib') is not None else 'n/a')
-        body.append([f'`{row["name"]}`', f'{t.get("train_batch", "?")} x {size}']
-                    + cells + [note])
+            cells.append(f'{t["train_peak_cuda_mib"]:.0f}' if t.
+                         get('train_peak_cuda_mib') is not None else 'n/a')
+        body.append([f'`{row["name"]}`', f'{t.get("train_batch", "?")} x {size}'] +
+                    cells + [note])
     return markdown_table(header, body)
 
 
@@ -561,35 +618,40 @@ def markdown(rows: List[dict], meta: dict) -> str:
         'mode; latency = median of the listed number of runs after '
         f'{meta["warmup"]} warm-up runs; FLOPs: one multiply-add = one FLOP, '
         'element-wise operations not counted; 3-D inputs are one sliding-window patch.',
-        '',
-        f'Load average (1 min): {load["before"]} before the run, up to '
-        f'{load["max_during"]} during it (this tool adds about {meta["threads"]}).'
-        + (' **Other jobs were running: the timings are inflated and only roughly '
-           'comparable.**' if busy else ''), ''
+        '', f'Load average (1 min): {load["before"]} before the run, up to '
+        f'{load["max_during"]} during it (this tool adds about {meta["threads"]}).' +
+        (' **Other jobs were running: the timings are inflated and only roughly '
+         'comparable.**' if busy else ''), ''
     ]
-    families = sorted({r['family'] for r in rows},
-                      key=lambda f: (FAMILY_ORDER.index(f) if f in FAMILY_ORDER
-                                     else len(FAMILY_ORDER), f))
+    families = sorted({r['family']
+                       for r in rows},
+                      key=lambda f: (FAMILY_ORDER.index(f)
+                                     if f in FAMILY_ORDER else len(FAMILY_ORDER), f))
     for family in families:
         group = [r for r in rows if r['family'] == family]
         if family == 'mcanet':
             group.sort(key=mcanet_order)
         elif family == 'dca':
             group.sort(key=dca_order)
-        lines += [f'## {FAMILY_TITLES.get(family, family)}', '',
-                  markdown_table(INFER_HEADER, [infer_row(r) for r in group]), '']
+        lines += [
+            f'## {FAMILY_TITLES.get(family, family)}', '',
+            markdown_table(INFER_HEADER, [infer_row(r) for r in group]), ''
+        ]
         if family == 'mcanet':
-            text = comparison(group, 'segnext', 'mcanet',
-                              'SegNeXt (LightHamHead) → MCANet (MCAHead), same '
-                              'MSCAN-T backbone:')
+            text = comparison(
+                group, 'segnext', 'mcanet',
+                'SegNeXt (LightHamHead) → MCANet (MCAHead), same '
+                'MSCAN-T backbone:')
             lines += [text, ''] if text else []
         if family == 'dca':
             text = comparison(group, 'unet', 'dca', 'U-Net → U-Net + DCA:')
             lines += [text, ''] if text else []
         train = train_rows(group)
         if train:
-            lines += ['Training (full steps at the config\'s batch and crop, random '
-                      f'data, {meta.get("train_device", "cpu")}):', '', train, '']
+            lines += [
+                'Training (full steps at the config\'s batch and crop, random '
+                f'data, {meta.get("train_device", "cpu")}):', '', train, ''
+            ]
     return '\n'.join(lines).rstrip() + '\n'
 
 
@@ -621,24 +683,33 @@ def main(argv=None) -> dict:
     max_load = load_before
     rows, measured_infer, measured_train = [], {}, {}
     for config in configs:
-        row = dict(config=osp.relpath(config, REPO) if config.startswith(REPO)
-                   else config, name=name_of(config), family=family_of(config))
+        row = dict(
+            config=osp.relpath(config, REPO) if config.startswith(REPO) else config,
+            name=name_of(config),
+            family=family_of(config))
         try:
             keys = signatures(config)
         except Exception as error:  # a config that cannot even be parsed
-            row.update(status='error', reason=f'config: {type(error).__name__}: '
-                       f'{str(error).splitlines()[0][:200]}')
+            row.update(
+                status='error',
+                reason=f'config: {type(error).__name__}: '
+                f'{str(error).splitlines()[0][:200]}')
             rows.append(row)
             continue
         if keys['infer'] in measured_infer:
             first = measured_infer[keys['infer']]
-            row.update({k: v for k, v in first.items()
-                        if k not in ('config', 'name', 'family', 'train',
-                                     'train_same_as', 'same_as')})
+            row.update({
+                k: v
+                for k, v in first.items()
+                if k not in ('config', 'name', 'family', 'train', 'train_same_as',
+                             'same_as')
+            })
             row['same_as'] = first['name']
         else:
-            print(f'[model_table] {row["name"]}: inference ...', file=sys.stderr,
-                  flush=True)
+            print(
+                f'[model_table] {row["name"]}: inference ...',
+                file=sys.stderr,
+                flush=True)
             row.update(measure('infer', config, args))
             measured_infer[keys['infer']] = row
         if args.train:
@@ -646,13 +717,17 @@ def main(argv=None) -> dict:
                 row['train'] = measured_train[keys['train']]['train']
                 row['train_same_as'] = measured_train[keys['train']]['name']
             else:
-                print(f'[model_table] {row["name"]}: training ...', file=sys.stderr,
-                      flush=True)
+                print(
+                    f'[model_table] {row["name"]}: training ...',
+                    file=sys.stderr,
+                    flush=True)
                 row['train'] = measure('train', config, args)
                 measured_train[keys['train']] = row
         for part in (row, row.get('train') or {}):
-            max_load = max([max_load] + [part[k] for k in ('load_start', 'load_end')
-                                         if isinstance(part.get(k), (int, float))])
+            max_load = max([max_load] + [
+                part[k] for k in ('load_start', 'load_end')
+                if isinstance(part.get(k), (int, float))
+            ])
         rows.append(row)
     try:
         import onnxruntime
@@ -660,14 +735,18 @@ def main(argv=None) -> dict:
     except ImportError:
         ort_version = 'not installed'
     meta = dict(
-        command='python tools/analysis_tools/model_table.py ' + ' '.join(
-            argv if argv is not None else sys.argv[1:]),
-        date=datetime.date.today().isoformat(), machine=machine_name(),
-        cpus=os.cpu_count(), threads=args.threads, warmup=args.warmup,
-        repeats=args.repeats, torch=torch.__version__, onnxruntime=ort_version,
+        command='python tools/analysis_tools/model_table.py ' +
+        ' '.join(argv if argv is not None else sys.argv[1:]),
+        date=datetime.date.today().isoformat(),
+        machine=machine_name(),
+        cpus=os.cpu_count(),
+        threads=args.threads,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        torch=torch.__version__,
+        onnxruntime=ort_version,
         train_device=args.device if args.train else None,
-        load_average=dict(before=load_before,
-                          max_during=max(max_load, load_average())))
+        load_average=dict(before=load_before, max_during=max(max_load, load_average())))
     text = markdown(rows, meta)
     print(text, end='')
     if args.out:

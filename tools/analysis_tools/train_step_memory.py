@@ -32,9 +32,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
-from mmseg.registry import MODELS
 from mmseg_fusion.structures import VolumeData, VolumeSegDataSample
 from mmseg_fusion.utils import drop_pretrained
 
@@ -46,16 +46,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Peak memory (RSS) and time of training steps of a 3-D config '
         'on the CPU')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('--batch', type=int, default=1,
-                        help='volumes per step (default: %(default)s)')
-    parser.add_argument('--patch', type=int, nargs=3, metavar=('D', 'H', 'W'),
-                        help="patch size (default: the config's test_cfg.patch_size)")
-    parser.add_argument('--steps', type=int, default=2,
-                        help='training steps to run (default: %(default)s)')
-    parser.add_argument('--threads', type=int,
-                        help="torch threads (default: PyTorch's choice)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--batch', type=int, default=1, help='volumes per step (default: %(default)s)')
+    parser.add_argument(
+        '--patch',
+        type=int,
+        nargs=3,
+        metavar=('D', 'H', 'W'),
+        help="patch size (default: the config's test_cfg.patch_size)")
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=2,
+        help='training steps to run (default: %(default)s)')
+    parser.add_argument(
+        '--threads', type=int, help="torch threads (default: PyTorch's choice)")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
     for name in ('batch', 'steps', 'threads'):
         value = getattr(args, name)
@@ -79,8 +89,8 @@ def random_batch(batch: int, channels: int, patch: Sequence[int], num_classes: i
     samples = []
     for _ in range(batch):
         sample = VolumeSegDataSample()
-        sample.gt_sem_seg = VolumeData(data=torch.randint(
-            0, num_classes, (1, *patch), generator=generator))
+        sample.gt_sem_seg = VolumeData(
+            data=torch.randint(0, num_classes, (1, *patch), generator=generator))
         samples.append(sample)
     return inputs, samples
 
@@ -115,17 +125,25 @@ def main(argv: Optional[List[str]] = None) -> dict:
     after = peak_rss_bytes()
 
     result = dict(
-        config=args.config, batch=args.batch, patch=patch, params=params,
-        params_gib=params * 4 / GIB, rss_before_gib=before / GIB,
-        rss_peak_gib=after / GIB, growth_gib=(after - before) / GIB,
-        step_seconds=times, threads=torch.get_num_threads())
-    print(f'{args.config}\n'
-          f'  patch {"x".join(map(str, patch))}, batch {args.batch}, '
-          f'{torch.get_num_threads()} threads\n'
-          f'  params {params:,} ({result["params_gib"]:.3f} GiB float32)\n'
-          f'  peak RSS before the steps {result["rss_before_gib"]:.2f} GiB, after '
-          f'{result["rss_peak_gib"]:.2f} GiB, growth {result["growth_gib"]:.2f} GiB\n'
-          f'  step times {", ".join(f"{t:.1f}" for t in times)} s', flush=True)
+        config=args.config,
+        batch=args.batch,
+        patch=patch,
+        params=params,
+        params_gib=params * 4 / GIB,
+        rss_before_gib=before / GIB,
+        rss_peak_gib=after / GIB,
+        growth_gib=(after - before) / GIB,
+        step_seconds=times,
+        threads=torch.get_num_threads())
+    print(
+        f'{args.config}\n'
+        f'  patch {"x".join(map(str, patch))}, batch {args.batch}, '
+        f'{torch.get_num_threads()} threads\n'
+        f'  params {params:,} ({result["params_gib"]:.3f} GiB float32)\n'
+        f'  peak RSS before the steps {result["rss_before_gib"]:.2f} GiB, after '
+        f'{result["rss_peak_gib"]:.2f} GiB, growth {result["growth_gib"]:.2f} GiB\n'
+        f'  step times {", ".join(f"{t:.1f}" for t in times)} s',
+        flush=True)
     return result
 
 

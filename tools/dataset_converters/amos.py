@@ -156,8 +156,8 @@ def list_cases(root: str, content: Dict, key: str, modality: str,
     return cases
 
 
-def hold_out(ids: Sequence[str], val_ratio: float, seed: int
-             ) -> Tuple[List[str], List[str]]:
+def hold_out(ids: Sequence[str], val_ratio: float,
+             seed: int) -> Tuple[List[str], List[str]]:
     """(train, val): ``round(val_ratio * n)`` of ``ids`` (at least one when the ratio
     is positive and n > 1) drawn with ``seed``; both sorted."""
     order = sorted(ids)
@@ -175,25 +175,44 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('amos_root', help='the extracted amos22/ folder (see above)')
-    parser.add_argument('-o', '--out-dir', default='data/amos',
-                        help='output folder (default: %(default)s)')
-    parser.add_argument('--modality', choices=MODALITIES, default='ct',
-                        help=f'ct: ids <= {AMOS_MAX_CT_ID}, mri: ids above, all: both '
-                        '(default: %(default)s)')
-    parser.add_argument('--val-ratio', type=float, default=DEFAULT_VAL_RATIO,
-                        help='share of the official training cases held out as val, '
-                        'in [0, 1) (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the val draw, recorded in dataset.json '
-                        '(default: %(default)s)')
-    parser.add_argument('--no-unlabelled', action='store_true',
-                        help='skip the unlabelled test images (no imagesTs/)')
-    parser.add_argument('--affine-atol', type=float, default=AFFINE_TOLERANCE,
-                        help='largest difference allowed between an image\'s and its '
-                        'label\'s affine entries (default: %(default)s)')
-    parser.add_argument('--force', action='store_true',
-                        help='write into a non-empty output folder, replacing its '
-                        'imagesTr/, labelsTr/, imagesTs/ and dataset.json')
+    parser.add_argument(
+        '-o',
+        '--out-dir',
+        default='data/amos',
+        help='output folder (default: %(default)s)')
+    parser.add_argument(
+        '--modality',
+        choices=MODALITIES,
+        default='ct',
+        help=f'ct: ids <= {AMOS_MAX_CT_ID}, mri: ids above, all: both '
+        '(default: %(default)s)')
+    parser.add_argument(
+        '--val-ratio',
+        type=float,
+        default=DEFAULT_VAL_RATIO,
+        help='share of the official training cases held out as val, '
+        'in [0, 1) (default: %(default)s)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the val draw, recorded in dataset.json '
+        '(default: %(default)s)')
+    parser.add_argument(
+        '--no-unlabelled',
+        action='store_true',
+        help='skip the unlabelled test images (no imagesTs/)')
+    parser.add_argument(
+        '--affine-atol',
+        type=float,
+        default=AFFINE_TOLERANCE,
+        help='largest difference allowed between an image\'s and its '
+        'label\'s affine entries (default: %(default)s)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty output folder, replacing its '
+        'imagesTr/, labelsTr/, imagesTs/ and dataset.json')
     args = parser.parse_args(argv)
     if not 0 <= args.val_ratio < 1:
         parser.error(f'--val-ratio must be in [0, 1), got {args.val_ratio}')
@@ -209,8 +228,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     content = read_dataset_json(root)
     training = list_cases(root, content, 'training', args.modality, labelled=True)
     validation = list_cases(root, content, 'validation', args.modality, labelled=True)
-    unlabelled = ([] if args.no_unlabelled else
-                  list_cases(root, content, 'test', args.modality, labelled=False))
+    unlabelled = ([] if args.no_unlabelled else list_cases(
+        root, content, 'test', args.modality, labelled=False))
     if not training:
         raise ValueError(f'{root}/dataset.json lists no {args.modality} training '
                          'cases (see --modality)')
@@ -228,8 +247,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         name='AMOS',
         protocol=args.modality,
         labels=labels_json(AMOS_CLASSES),
-        splits=dict(train=train, val=val,
-                    test=sorted(case.case_id for case in validation)),
+        splits=dict(
+            train=train, val=val, test=sorted(case.case_id for case in validation)),
         seed=args.seed,
         val_ratio=args.val_ratio,
         unlabelled=[case.case_id for case in unlabelled],

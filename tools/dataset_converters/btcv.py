@@ -182,8 +182,7 @@ def draw_folds(ids: Sequence[str], seed: int) -> List[Dict[str, List[str]]]:
     return folds
 
 
-def make_splits(protocol: str, ids: Sequence[str], seed: int,
-                val_ratio: float) -> Dict:
+def make_splits(protocol: str, ids: Sequence[str], seed: int, val_ratio: float) -> Dict:
     """dataset.json's split entries for ``protocol`` over the labelled case ``ids``:
     ``splits``, and ``folds``, ``missing``, ``unassigned`` where they apply.
 
@@ -192,20 +191,25 @@ def make_splits(protocol: str, ids: Sequence[str], seed: int,
     """
     ids = sorted(ids)
     if protocol in ('swinunetr', 'transunet'):
-        lists = (dict(train=SWINUNETR_TRAIN_CASES, val=SWINUNETR_VAL_CASES, test=())
-                 if protocol == 'swinunetr' else
-                 dict(train=TRANSUNET_TRAIN_CASES, val=(), test=TRANSUNET_TEST_CASES))
+        lists = (
+            dict(train=SWINUNETR_TRAIN_CASES, val=SWINUNETR_VAL_CASES, test=())
+            if protocol == 'swinunetr' else dict(
+                train=TRANSUNET_TRAIN_CASES, val=(), test=TRANSUNET_TEST_CASES))
         listed = {case_id(n) for numbers in lists.values() for n in numbers}
-        splits = {split: [case_id(n) for n in sorted(numbers) if case_id(n) in ids]
-                  for split, numbers in lists.items()}
-        return dict(splits=splits, missing=sorted(listed - set(ids)),
-                    unassigned=sorted(set(ids) - listed))
+        splits = {
+            split: [case_id(n) for n in sorted(numbers) if case_id(n) in ids]
+            for split, numbers in lists.items()
+        }
+        return dict(
+            splits=splits,
+            missing=sorted(listed - set(ids)),
+            unassigned=sorted(set(ids) - listed))
     if protocol == 'cv5':
         if len(ids) < NUM_FOLDS:
             raise ValueError(f'--protocol cv5 needs at least {NUM_FOLDS} labelled '
                              f'cases, got {len(ids)}: use --protocol holdout or all')
-        return dict(splits=dict(train=ids, val=[], test=[]),
-                    folds=draw_folds(ids, seed))
+        return dict(
+            splits=dict(train=ids, val=[], test=[]), folds=draw_folds(ids, seed))
     if protocol == 'holdout':
         if len(ids) < 2:
             raise ValueError(f'--protocol holdout needs at least 2 labelled cases, got '
@@ -213,8 +217,9 @@ def make_splits(protocol: str, ids: Sequence[str], seed: int,
         num_val = min(max(1, int(round(val_ratio * len(ids)))), len(ids) - 1)
         order = list(ids)
         random.Random(seed).shuffle(order)
-        return dict(splits=dict(train=sorted(order[num_val:]),
-                                val=sorted(order[:num_val]), test=[]))
+        return dict(
+            splits=dict(
+                train=sorted(order[num_val:]), val=sorted(order[:num_val]), test=[]))
     return dict(splits=dict(train=ids, val=list(ids), test=list(ids)))
 
 
@@ -236,30 +241,50 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('raw_root', help='folder holding RawData/ (see above)')
-    parser.add_argument('-o', '--out-dir', default='data/btcv',
-                        help='output folder (default: %(default)s)')
-    parser.add_argument('--protocol', choices=PROTOCOLS, default='swinunetr',
-                        help='case splits and label set (see above; default: '
-                        '%(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the cv5 folds and the holdout draw, recorded in '
-                        'dataset.json (default: %(default)s)')
-    parser.add_argument('--val-ratio', type=float, default=None,
-                        help='share of the cases in val, protocol holdout only '
-                        f'(default: {DEFAULT_VAL_RATIO})')
     parser.add_argument(
-        '--label-map', default=None,
+        '-o',
+        '--out-dir',
+        default='data/btcv',
+        help='output folder (default: %(default)s)')
+    parser.add_argument(
+        '--protocol',
+        choices=PROTOCOLS,
+        default='swinunetr',
+        help='case splits and label set (see above; default: '
+        '%(default)s)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the cv5 folds and the holdout draw, recorded in '
+        'dataset.json (default: %(default)s)')
+    parser.add_argument(
+        '--val-ratio',
+        type=float,
+        default=None,
+        help='share of the cases in val, protocol holdout only '
+        f'(default: {DEFAULT_VAL_RATIO})')
+    parser.add_argument(
+        '--label-map',
+        default=None,
         help='RAW:BTCV,... maps the source label ids to the 13 BTCV organ ids first '
         '(see above); ids left out become background. Default: none, the source '
         'holds BTCV ids and any other id is an error')
-    parser.add_argument('--no-unlabelled', action='store_true',
-                        help='skip RawData/Testing (no imagesTs/)')
-    parser.add_argument('--affine-atol', type=float, default=AFFINE_TOLERANCE,
-                        help='largest difference allowed between an image\'s and its '
-                        'label\'s affine entries (default: %(default)s)')
-    parser.add_argument('--force', action='store_true',
-                        help='write into a non-empty output folder, replacing its '
-                        'imagesTr/, labelsTr/, imagesTs/ and dataset.json')
+    parser.add_argument(
+        '--no-unlabelled',
+        action='store_true',
+        help='skip RawData/Testing (no imagesTs/)')
+    parser.add_argument(
+        '--affine-atol',
+        type=float,
+        default=AFFINE_TOLERANCE,
+        help='largest difference allowed between an image\'s and its '
+        'label\'s affine entries (default: %(default)s)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty output folder, replacing its '
+        'imagesTr/, labelsTr/, imagesTs/ and dataset.json')
     args = parser.parse_args(argv)
     if args.label_map is not None:
         try:
@@ -284,8 +309,8 @@ def dataset_json(args: argparse.Namespace, split_info: Dict,
     content = dict(
         name='BTCV',
         protocol=args.protocol,
-        labels=labels_json(SYNAPSE_CLASSES if args.protocol == 'transunet' else
-                           BTCV_CLASSES),
+        labels=labels_json(SYNAPSE_CLASSES if args.protocol ==
+                           'transunet' else BTCV_CLASSES),
         splits=split_info['splits'])
     if 'folds' in split_info:
         content['folds'] = split_info['folds']
@@ -297,8 +322,10 @@ def dataset_json(args: argparse.Namespace, split_info: Dict,
         unlabelled=[case.case_id for case in unlabelled],
         unassigned=split_info.get('unassigned', []),
         missing=split_info.get('missing', []),
-        label_map=(None if args.label_map is None else
-                   {str(raw): btcv for raw, btcv in sorted(args.label_map.items())}),
+        label_map=(None if args.label_map is None else {
+            str(raw): btcv
+            for raw, btcv in sorted(args.label_map.items())
+        }),
         source=osp.abspath(args.raw_root),
         converter='tools/dataset_converters/btcv.py')
     return content
@@ -308,15 +335,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the conversion; ``argv`` as on the command line (default: sys.argv)."""
     args = parse_args(argv)
     training, testing = find_layout(args.raw_root)
-    labelled, unlabelled = find_cases(training,
-                                      None if args.no_unlabelled else testing)
+    labelled, unlabelled = find_cases(training, None if args.no_unlabelled else testing)
     split_info = make_splits(args.protocol, [case.case_id for case in labelled],
                              args.seed, args.val_ratio)
     for key, what in (('missing', 'listed by the protocol but not in the source'),
                       ('unassigned', 'converted but in no split of the protocol')):
         if split_info.get(key):
-            print_log(f'{args.protocol}: cases {what}: {split_info[key]}',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'{args.protocol}: cases {what}: {split_info[key]}',
+                logger='current',
+                level=logging.WARNING)
     output_is_taken(args.out_dir, args.force)
     check_cases(labelled + unlabelled, args.affine_atol)
 
@@ -326,8 +354,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         write_dataset_json(staging, dataset_json(args, split_info, unlabelled))
     empty = [case for case, ids in present.items() if ids == [0]]
     if empty:
-        print_log(f'cases without any organ voxel after relabelling: {empty} '
-                  '(check --label-map)', logger='current', level=logging.WARNING)
+        print_log(
+            f'cases without any organ voxel after relabelling: {empty} '
+            '(check --label-map)',
+            logger='current',
+            level=logging.WARNING)
 
 
 if __name__ == '__main__':

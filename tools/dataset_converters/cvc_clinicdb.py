@@ -13,7 +13,6 @@ from mmseg_fusion.datasets.converters.polyp import (add_output_args, add_split_a
                                                     convert, pair_by_name, run_cli,
                                                     split_train_val)
 
-
 DESCRIPTION = """\
 Convert CVC-ClinicDB to img_dir/{train,val}/NAME.png (RGB) and
 ann_dir/{train,val}/NAME.png (masks thresholded at 128 to {0, 1}), with
@@ -28,10 +27,10 @@ Images and masks pair by name after dropping the extension and an image suffix
 (_fram, _frame) or mask suffix (_mask, _gt): fine_3_1_fram.jpg <-> fine_3_1_mask.jpg
 becomes fine_3_1.png.
 """
-LAYOUTS = (('Original', 'Ground Truth'),
-           (osp.join('PNG', 'Original'), osp.join('PNG', 'Ground Truth')),
-           (osp.join('TIF', 'Original'), osp.join('TIF', 'Ground Truth')),
-           ('images', 'masks'))
+LAYOUTS = (('Original', 'Ground Truth'), (osp.join('PNG', 'Original'),
+                                          osp.join('PNG', 'Ground Truth')),
+           (osp.join('TIF', 'Original'), osp.join('TIF',
+                                                  'Ground Truth')), ('images', 'masks'))
 IMAGE_SUFFIXES = ('_fram', '_frame')
 MASK_SUFFIXES = ('_mask', '_gt')
 
@@ -61,8 +60,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     image_dir, mask_dir = find_layout(args.src)
     pairs = pair_by_name(image_dir, mask_dir, IMAGE_SUFFIXES, MASK_SUFFIXES)
     splits = split_train_val(pairs, args.seed, args.val_num, args.val_ratio)
-    info = dict(converter='cvc_clinicdb.py', source=osp.abspath(args.src),
-                images=image_dir, masks=mask_dir, seed=args.seed)
+    info = dict(
+        converter='cvc_clinicdb.py',
+        source=osp.abspath(args.src),
+        images=image_dir,
+        masks=mask_dir,
+        seed=args.seed)
     convert(splits, args.out, args.force, info)
 
 

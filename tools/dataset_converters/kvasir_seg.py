@@ -12,7 +12,6 @@ from mmseg_fusion.datasets.converters.polyp import (add_output_args, add_split_a
                                                     convert, find_subdir, pair_by_name,
                                                     run_cli, split_train_val)
 
-
 DESCRIPTION = """\
 Convert Kvasir-SEG to img_dir/{train,val}/NAME.png (RGB) and
 ann_dir/{train,val}/NAME.png (masks thresholded at 128 to {0, 1}), with
@@ -39,8 +38,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     mask_dir = osp.join(osp.dirname(image_dir), 'masks')
     pairs = pair_by_name(image_dir, mask_dir)
     splits = split_train_val(pairs, args.seed, args.val_num, args.val_ratio)
-    info = dict(converter='kvasir_seg.py', source=osp.abspath(args.src),
-                seed=args.seed)
+    info = dict(converter='kvasir_seg.py', source=osp.abspath(args.src), seed=args.seed)
     convert(splits, args.out, args.force, info)
 
 

@@ -11,7 +11,6 @@ from typing import List, Optional
 from mmseg_fusion.datasets.converters.polyp import (Pair, add_output_args, convert,
                                                     find_subdir, pair_by_name, run_cli)
 
-
 SUBSETS = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB', 'CVC-300')
 
 DESCRIPTION = f"""\
@@ -34,9 +33,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='folder holding TrainDataset/ and TestDataset/')
     add_output_args(parser)
-    parser.add_argument('--subsets', nargs='+', default=list(SUBSETS),
-                        metavar='SUBSET',
-                        help='test sets to convert (default: all five)')
+    parser.add_argument(
+        '--subsets',
+        nargs='+',
+        default=list(SUBSETS),
+        metavar='SUBSET',
+        help='test sets to convert (default: all five)')
     return parser.parse_args(argv)
 
 
@@ -52,8 +54,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     splits = dict(train=pairs_in(osp.join(args.src, 'TrainDataset')))
     for subset in args.subsets:
         splits[f'test/{subset}'] = pairs_in(osp.join(args.src, 'TestDataset', subset))
-    info = dict(converter='pranet_polyp.py', source=osp.abspath(args.src),
-                split='official PraNet split (no shuffle)')
+    info = dict(
+        converter='pranet_polyp.py',
+        source=osp.abspath(args.src),
+        split='official PraNet split (no shuffle)')
     convert(splits, args.out, args.force, info)
 
 

@@ -112,8 +112,8 @@ def radiological_orientation(axcodes: Sequence[Optional[str]]) -> InPlaneOrienta
         axcodes (Sequence[str]): nibabel axis codes of the volume, e.g. ('R', 'A', 'S').
     """
     codes = tuple(axcodes)
-    if len(codes) != 3 or codes[2] not in ('S', 'I') or set(codes[:2]) not in (
-            {'L', 'A'}, {'L', 'P'}, {'R', 'A'}, {'R', 'P'}):
+    if len(codes) != 3 or codes[2] not in ('S', 'I') or set(
+            codes[:2]) not in ({'L', 'A'}, {'L', 'P'}, {'R', 'A'}, {'R', 'P'}):
         raise ValueError(f'axis codes {codes} are not an axial volume: expected the '
                          'first two axes L/R and A/P, the third S/I')
     ap_axis = 0 if codes[0] in ('A', 'P') else 1
@@ -244,21 +244,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '-o', '--out-dir', default='data/synapse', help='output folder (data/synapse)')
     parser.add_argument(
-        '--train-cases', type=int, nargs='+', default=list(TRAIN_CASES),
+        '--train-cases',
+        type=int,
+        nargs='+',
+        default=list(TRAIN_CASES),
         help='training case ids (default: TransUNet lists_Synapse/train.txt, 18 cases)')
     parser.add_argument(
-        '--test-cases', type=int, nargs='+', default=list(TEST_CASES),
+        '--test-cases',
+        type=int,
+        nargs='+',
+        default=list(TEST_CASES),
         help='test case ids, written to val (default: TransUNet '
         'lists_Synapse/test_vol.txt, 12 cases)')
     parser.add_argument(
-        '--label-map', default=None,
+        '--label-map',
+        default=None,
         help='RAW:BTCV,... maps raw label ids to the 13 BTCV organ ids (1 spleen, '
         '2 right kidney, 3 left kidney, 4 gallbladder, 5 esophagus, 6 liver, '
         '7 stomach, 8 aorta, 9 IVC, 10 portal/splenic vein, 11 pancreas, '
         '12 right adrenal, 13 left adrenal); ids left out become background. '
         'Default: identity, for the BTCV download')
     parser.add_argument(
-        '--force', action='store_true',
+        '--force',
+        action='store_true',
         help='write into a non-empty output folder, replacing img_dir, ann_dir, '
         'splits and spacing.json')
     args = parser.parse_args(argv)
@@ -271,8 +279,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
             args.label_map = parse_label_map(args.label_map)
         except ValueError as error:
             parser.error(f'--label-map: {error}')
-    for flag, cases in (('--train-cases', args.train_cases),
-                        ('--test-cases', args.test_cases)):
+    for flag, cases in (('--train-cases', args.train_cases), ('--test-cases',
+                                                              args.test_cases)):
         if any(case < 0 for case in cases) or len(set(cases)) != len(cases):
             parser.error(f'{flag} {cases}: ids must be distinct and >= 0')
     shared = sorted(set(args.train_cases) & set(args.test_cases))
@@ -289,8 +297,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     training_dir = find_training_dir(args.raw_root)
     jobs = [(case, 'train') for case in args.train_cases]
     jobs += [(case, 'val') for case in args.test_cases]
-    missing = [path for case, _ in jobs for path in case_paths(training_dir, case)
-               if not osp.isfile(path)]
+    missing = [
+        path for case, _ in jobs for path in case_paths(training_dir, case)
+        if not osp.isfile(path)
+    ]
     if missing:
         raise FileNotFoundError(f'missing input files: {missing}')
 
@@ -298,9 +308,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         make_split_dirs(staging)
         spacing = {}
         for case_id, split in track_iter_progress(jobs):
-            spacing[f'case{case_id:04d}'] = convert_case(
-                nib, training_dir, case_id, split, staging, args.label_map,
-                args.strict_ids)
+            spacing[f'case{case_id:04d}'] = convert_case(nib, training_dir, case_id,
+                                                         split, staging, args.label_map,
+                                                         args.strict_ids)
         for split, cases in (('train', args.train_cases), ('val', args.test_cases)):
             with open(osp.join(staging, 'splits', f'{split}.txt'), 'w') as file:
                 file.writelines(f'case{case:04d}\n' for case in cases)

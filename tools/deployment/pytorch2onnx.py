@@ -40,9 +40,8 @@ from mmengine.config import DictAction
 
 import mmseg_fusion  # noqa: F401  (compat fixes, registers our modules)
 from mmseg_fusion.utils import OutputExistsError, ToolError, run_cli
-from mmseg_fusion.utils.onnx_export import (EXPORTERS, export_onnx,
-                                            onnxruntime_failure, onnxruntime_session,
-                                            random_onnx_nodes)
+from mmseg_fusion.utils.onnx_export import (EXPORTERS, export_onnx, onnxruntime_failure,
+                                            onnxruntime_session, random_onnx_nodes)
 from mmseg_fusion.utils.segmentor_io import (SegmentorLogits, build_segmentor,
                                              load_config, random_inputs,
                                              test_input_size)
@@ -56,33 +55,51 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export a segmentor to ONNX and compare onnxruntime with PyTorch')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', nargs='?',
-                        help='checkpoint (optional; without it the weights are random)')
     parser.add_argument(
-        '--shape', type=int, nargs='+', metavar='SIZE',
+        'checkpoint',
+        nargs='?',
+        help='checkpoint (optional; without it the weights are random)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='SIZE',
         help='input size: H [W] for 2-D models, D [H W] for 3-D ones (one value: '
         "square / cube); default: the config's test size")
     parser.add_argument(
-        '--out', help='ONNX file to write (never overwritten); default: '
+        '--out',
+        help='ONNX file to write (never overwritten); default: '
         'work_dirs/onnx/{config name}.onnx')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset version')
     parser.add_argument(
-        '--dynamic-batch', action=argparse.BooleanOptionalAction, default=True,
+        '--dynamic-batch',
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help='dynamic batch axis (default: on)')
     parser.add_argument(
-        '--mode', choices=['logits', 'tensor'], default='logits',
+        '--mode',
+        choices=['logits', 'tensor'],
+        default='logits',
         help="'logits': encode_decode, logits at the input size (default); "
         "'tensor': the decode head's raw output")
-    parser.add_argument('--exporter', choices=EXPORTERS, default='torchscript',
-                        help="torch.onnx exporter: 'torchscript' (default) or "
-                        "'dynamo' (needs onnxscript)")
-    parser.add_argument('--threads', type=int,
-                        help='CPU threads of PyTorch and onnxruntime')
     parser.add_argument(
-        '--atol', type=float, default=1e-3,
+        '--exporter',
+        choices=EXPORTERS,
+        default='torchscript',
+        help="torch.onnx exporter: 'torchscript' (default) or "
+        "'dynamo' (needs onnxscript)")
+    parser.add_argument(
+        '--threads', type=int, help='CPU threads of PyTorch and onnxruntime')
+    parser.add_argument(
+        '--atol',
+        type=float,
+        default=1e-3,
         help='largest accepted |onnxruntime - PyTorch| (default: 1e-3)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error('--threads must be >= 1')
@@ -159,10 +176,16 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         staged = osp.join(tmp, osp.basename(out))
-        export_onnx(module, inputs, staged, opset=args.opset,
-                    dynamic_batch=args.dynamic_batch, exporter=args.exporter,
-                    input_names=['inputs'], output_names=output_names,
-                    relative_to=model)
+        export_onnx(
+            module,
+            inputs,
+            staged,
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch,
+            exporter=args.exporter,
+            input_names=['inputs'],
+            output_names=output_names,
+            relative_to=model)
         check_out(out)
         os.link(staged, out)  # fails rather than replaces a file made meanwhile
     export_s = time.perf_counter() - start
@@ -176,8 +199,8 @@ def main(argv=None) -> dict:
     try:
         checks = [compare(module, session, inputs)]
         if args.dynamic_batch:
-            checks.append(compare(module, session,
-                                  random_inputs(model, cfg, size, 1, 1), False))
+            checks.append(
+                compare(module, session, random_inputs(model, cfg, size, 1, 1), False))
     except ToolError:
         raise
     except Exception as error:  # onnxruntime fails on the graph
@@ -200,17 +223,22 @@ def main(argv=None) -> dict:
           f'batch {"dynamic" if args.dynamic_batch else "fixed"}')
     for item, shape in zip(graph_out, checks[0]['output_shapes']):
         shape = 'x'.join([lead] + [str(s) for s in shape[1:]])
-        what = ('logits at the input size (encode_decode)' if args.mode == 'logits'
-                else "the decode head's output ('tensor' mode)")
+        what = ('logits at the input size (encode_decode)' if args.mode == 'logits' else
+                "the decode head's output ('tensor' mode)")
         print(f'Output {item.name}: {shape} {what}')
     checked = ', '.join(f'{c["max_abs_diff"]:.3g} at batch {c["batch"]}'
                         for c in checks)
     print(f'onnxruntime {onnxruntime.__version__} (CPU) vs PyTorch '
           f'{torch.__version__}, random inputs: max |diff| {checked} (largest |output| '
           f'{max(c["max_abs_output"] for c in checks):.3g})')
-    result = dict(out=out, input_size=tuple(size), checks=checks, max_abs_diff=worst,
-                  pytorch_repeat_diff=spread, random_nodes=random_nodes,
-                  export_seconds=export_s)
+    result = dict(
+        out=out,
+        input_size=tuple(size),
+        checks=checks,
+        max_abs_diff=worst,
+        pytorch_repeat_diff=spread,
+        random_nodes=random_nodes,
+        export_seconds=export_s)
     if spread > 0:
         shown = ', '.join(random_nodes[:4]) + (', ...' if len(random_nodes) > 4 else '')
         print(f'Note: PyTorch itself is not deterministic here: two runs on the same '

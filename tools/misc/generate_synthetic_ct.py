@@ -151,12 +151,16 @@ def place(organ: Organ, rng: np.random.Generator) -> Placement:
     """Jitter an organ's place (by up to 0.04) and size (by up to 15%) for one case."""
     centre = np.array(organ.centre) + rng.uniform(-0.04, 0.04, 3)
     radii = np.array(organ.radii) * rng.uniform(0.85, 1.15, 3)
-    return Placement(tuple(centre.tolist()), tuple(radii.tolist()),
-                     float(rng.uniform(0, 2 * np.pi)))
+    return Placement(
+        tuple(centre.tolist()), tuple(radii.tolist()), float(rng.uniform(0, 2 * np.pi)))
 
 
-def organ_mask(organ: Organ, placement: Placement, x: np.ndarray, y: np.ndarray,
-               z: np.ndarray, scale: float = 1.0) -> np.ndarray:
+def organ_mask(organ: Organ,
+               placement: Placement,
+               x: np.ndarray,
+               y: np.ndarray,
+               z: np.ndarray,
+               scale: float = 1.0) -> np.ndarray:
     """Voxels of one organ placed by ``placement``, its radii times ``scale``."""
     centre = placement.centre
     radii = tuple(radius * scale for radius in placement.radii)
@@ -283,14 +287,14 @@ def write_case(out: str, number: int, labelled: bool, shape: Sequence[int], seed
     hu = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
     split = 'Training' if labelled else 'Testing'
     image, affine = stored(hu, geometry)
-    save(image, affine,
-         osp.join(out, 'RawData', split, 'img', f'img{number:04d}.nii.gz'))
+    save(image, affine, osp.join(out, 'RawData', split, 'img',
+                                 f'img{number:04d}.nii.gz'))
     if labelled:
         label, _ = stored(labels, geometry)
         save(label, affine,
              osp.join(out, 'RawData', split, 'label', f'label{number:04d}.nii.gz'))
-    return dict(spacing=list(geometry.spacing),
-                axcodes=''.join(nib.aff2axcodes(affine)))
+    return dict(
+        spacing=list(geometry.spacing), axcodes=''.join(nib.aff2axcodes(affine)))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -302,24 +306,42 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'data/synthetic_ct_raw -o data/synthetic_ct --protocol holdout',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--num-cases', type=int, default=12,
-                        help='labelled cases, 1-30, numbered as BTCV\'s (0001-0010, '
-                        '0021-0040) (default: %(default)s)')
-    parser.add_argument('--num-test-cases', type=int, default=0,
-                        help='unlabelled cases in RawData/Testing, 0-20, numbered '
-                        '0061-0080 (default: %(default)s)')
-    parser.add_argument('--shape', type=int, nargs=3, default=[96, 96, 48],
-                        metavar=('X', 'Y', 'Z'),
-                        help='voxels per axis, slices last (default: 96 96 48)')
-    parser.add_argument('--orientation', choices=ORIENTATIONS, default='LPS',
-                        help='stored axis order: LPS (as most CT), RAS, or random '
-                        'flips per case (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='random seed; the output is a function of it '
-                        '(default: %(default)s)')
-    parser.add_argument('--force', action='store_true',
-                        help='write into a non-empty output folder, replacing its '
-                        'RawData/ and generator.json')
+    parser.add_argument(
+        '--num-cases',
+        type=int,
+        default=12,
+        help='labelled cases, 1-30, numbered as BTCV\'s (0001-0010, '
+        '0021-0040) (default: %(default)s)')
+    parser.add_argument(
+        '--num-test-cases',
+        type=int,
+        default=0,
+        help='unlabelled cases in RawData/Testing, 0-20, numbered '
+        '0061-0080 (default: %(default)s)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        default=[96, 96, 48],
+        metavar=('X', 'Y', 'Z'),
+        help='voxels per axis, slices last (default: 96 96 48)')
+    parser.add_argument(
+        '--orientation',
+        choices=ORIENTATIONS,
+        default='LPS',
+        help='stored axis order: LPS (as most CT), RAS, or random '
+        'flips per case (default: %(default)s)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed; the output is a function of it '
+        '(default: %(default)s)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty output folder, replacing its '
+        'RawData/ and generator.json')
     args = parser.parse_args(argv)
     if not 1 <= args.num_cases <= len(BTCV_LABELLED_CASES):
         parser.error(f'--num-cases must be in 1..{len(BTCV_LABELLED_CASES)}, got '
@@ -349,8 +371,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     for number, labelled in track_iter_progress(jobs):
         cases[f'img{number:04d}'] = write_case(args.out, number, labelled, args.shape,
                                                args.seed, args.orientation)
-    record = dict(generator='tools/misc/generate_synthetic_ct.py', seed=args.seed,
-                  shape=args.shape, orientation=args.orientation, cases=cases)
+    record = dict(
+        generator='tools/misc/generate_synthetic_ct.py',
+        seed=args.seed,
+        shape=args.shape,
+        orientation=args.orientation,
+        cases=cases)
     with open(osp.join(args.out, 'generator.json'), 'w') as file:
         json.dump(record, file, indent=2)
         file.write('\n')

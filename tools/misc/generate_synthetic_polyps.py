@@ -32,7 +32,9 @@ TWO_LESION_PROBABILITY = 0.3
 OUTPUT_ENTRIES = ('img_dir', 'ann_dir', 'splits')
 
 
-def smooth_field(rng: np.random.Generator, size: int, cells: int,
+def smooth_field(rng: np.random.Generator,
+                 size: int,
+                 cells: int,
                  channels: int = 1) -> np.ndarray:
     """Low-frequency noise in about [-1, 1]: a ``cells`` grid upsampled to ``size``."""
     grid = rng.uniform(-1.0, 1.0, (cells, cells, channels)).astype(np.float32)
@@ -65,8 +67,12 @@ def draw_vessels(rng: np.random.Generator, image: np.ndarray) -> None:
         points = start + np.cumsum(
             np.stack([np.cos(turns), np.sin(turns)], axis=1) * step, axis=0)
         points = np.round(np.vstack([start, points])).astype(np.int32)
-        cv2.polylines(layer, [points], False, float(rng.uniform(0.15, 0.35)),
-                      thickness=int(rng.integers(1, 3)), lineType=cv2.LINE_AA)
+        cv2.polylines(
+            layer, [points],
+            False,
+            float(rng.uniform(0.15, 0.35)),
+            thickness=int(rng.integers(1, 3)),
+            lineType=cv2.LINE_AA)
     layer = cv2.GaussianBlur(layer, (0, 0), 0.7)
     image *= 1.0 - layer[..., None] * np.array([0.6, 0.9, 0.5])
 
@@ -86,8 +92,8 @@ def lesion_outline(rng: np.random.Generator, size: int) -> np.ndarray:
     x = radius * wobble * np.cos(theta)
     y = radius * wobble * aspect * np.sin(theta)
     cos_r, sin_r = np.cos(rotation), np.sin(rotation)
-    points = np.stack([centre[0] + cos_r * x - sin_r * y,
-                       centre[1] + sin_r * x + cos_r * y], axis=1)
+    points = np.stack(
+        [centre[0] + cos_r * x - sin_r * y, centre[1] + sin_r * x + cos_r * y], axis=1)
     return np.round(points).astype(np.int32)
 
 
@@ -103,8 +109,8 @@ def add_lesion(rng: np.random.Generator, image: np.ndarray,
     height = np.sqrt(dist / max(float(dist.max()), 1.0))
     gy, gx = np.gradient(height)
     light_angle = rng.uniform(0, 2 * np.pi)
-    shade = 1.0 + 0.10 * height + 3.0 * (np.cos(light_angle) * gx +
-                                         np.sin(light_angle) * gy)
+    shade = 1.0 + 0.10 * height + 3.0 * (
+        np.cos(light_angle) * gx + np.sin(light_angle) * gy)
     shift = LESION_SHIFT_BGR * rng.uniform(0.7, 1.3, 3) * rng.choice([-1.0, 1.0])
     texture = 10.0 * smooth_field(rng, size, size // 4, 1)
     alpha = cv2.GaussianBlur(own.astype(np.float32), (0, 0), 1.2)[..., None]
@@ -137,8 +143,8 @@ def synthesize(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndar
     draw_vessels(rng, image)
     mask = np.zeros((size, size), np.uint8)
     draw = rng.uniform()
-    count = 0 if draw < EMPTY_PROBABILITY else (
-        2 if draw > 1.0 - TWO_LESION_PROBABILITY else 1)
+    count = 0 if draw < EMPTY_PROBABILITY else (2 if draw > 1.0 -
+                                                TWO_LESION_PROBABILITY else 1)
     regions = [add_lesion(rng, image, mask) for _ in range(count)]
     add_highlights(rng, image, regions)
     image = cv2.GaussianBlur(image, (0, 0), 0.6)
@@ -168,18 +174,32 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'ann_dir/{train,val}/NAME.png (masks {0, 1}), splits/{train,val}.txt and '
         'splits/info.txt (the seed).')
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--num-train', type=int, default=160,
-                        help='training images (default: %(default)s)')
-    parser.add_argument('--num-val', type=int, default=40,
-                        help='validation images (default: %(default)s)')
-    parser.add_argument('--size', type=int, default=128,
-                        help='image side in pixels, at least 32 (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='random seed; the output is a function of it '
-                        '(default: %(default)s)')
-    parser.add_argument('--force', action='store_true',
-                        help='write into a non-empty output folder, replacing its '
-                        'img_dir/, ann_dir/ and splits/')
+    parser.add_argument(
+        '--num-train',
+        type=int,
+        default=160,
+        help='training images (default: %(default)s)')
+    parser.add_argument(
+        '--num-val',
+        type=int,
+        default=40,
+        help='validation images (default: %(default)s)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=128,
+        help='image side in pixels, at least 32 (default: %(default)s)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed; the output is a function of it '
+        '(default: %(default)s)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty output folder, replacing its '
+        'img_dir/, ann_dir/ and splits/')
     args = parser.parse_args(argv)
     for name in ('num_train', 'num_val'):
         if getattr(args, name) < 1:

@@ -53,10 +53,20 @@ CONVERTER_3D = osp.join(REPO, 'tools', 'dataset_converters', 'btcv.py')
 PREDICTIONS_DIR = 'predictions'
 # Per mode: config, work dir, data root, training and held-out cases (2-D: images).
 MODE_DEFAULTS = {
-    False: dict(config=DEFAULT_CONFIG, work_dir='work_dirs/demo',
-                data_root='data/synthetic_polyp', num_train=160, num_val=40),
-    True: dict(config=DEFAULT_CONFIG_3D, work_dir='work_dirs/demo_3d',
-               data_root='data/synthetic_ct_btcv', num_train=16, num_val=4),
+    False:
+    dict(
+        config=DEFAULT_CONFIG,
+        work_dir='work_dirs/demo',
+        data_root='data/synthetic_polyp',
+        num_train=160,
+        num_val=40),
+    True:
+    dict(
+        config=DEFAULT_CONFIG_3D,
+        work_dir='work_dirs/demo_3d',
+        data_root='data/synthetic_ct_btcv',
+        num_train=16,
+        num_val=4),
 }
 
 
@@ -66,45 +76,72 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'test the checkpoint and save prediction overlays as PNG; with --volumetric, '
         'generate synthetic CT, train a tiny D-Net, test it on whole volumes and save '
         'NIfTI predictions.')
-    parser.add_argument('--volumetric', action='store_true',
-                        help='run the 3-D demo (synthetic CT, tiny D-Net)')
-    parser.add_argument('--config',
-                        help='demo config (default: '
-                        f'{osp.relpath(DEFAULT_CONFIG, REPO)}; 3-D: '
-                        f'{osp.relpath(DEFAULT_CONFIG_3D, REPO)})')
-    parser.add_argument('--work-dir',
-                        help='folder for the logs, the checkpoint and the overlays or '
-                        'predictions; must not hold checkpoints (default: '
-                        'work_dirs/demo; 3-D: work_dirs/demo_3d)')
-    parser.add_argument('--data-root',
-                        help='synthetic data folder, generated if missing or empty '
-                        '(default: data/synthetic_polyp; 3-D: the converted volumes, '
-                        'data/synthetic_ct_btcv)')
-    parser.add_argument('--raw-root', default='data/synthetic_ct',
-                        help='3-D: the generated volumes in the raw BTCV layout, '
-                        'generated if missing or empty (default: %(default)s)')
-    parser.add_argument('--num-train', type=int,
-                        help='training images to generate (default: 160; 3-D: '
-                        'volumes, 16)')
-    parser.add_argument('--num-val', type=int,
-                        help='validation images to generate (default: 40; 3-D: '
-                        'held-out volumes, 4)')
-    parser.add_argument('--size', type=int, default=128,
-                        help='2-D: side of the generated images (default: '
-                        '%(default)s)')
-    parser.add_argument('--shape', type=int, nargs=3, default=(96, 96, 48),
-                        metavar=('X', 'Y', 'Z'),
-                        help='3-D: voxels per axis of the generated volumes '
-                        '(default: 96 96 48)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the generated data (default: %(default)s)')
-    parser.add_argument('--threads', type=int,
-                        help='CPU threads of training and test (OMP_NUM_THREADS; '
-                        "default: PyTorch's choice, one per core). On a machine "
-                        'other jobs keep busy, 1 is often faster.')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='config overrides passed to train.py and test.py, '
-                        'e.g. train_cfg.max_iters=200')
+    parser.add_argument(
+        '--volumetric',
+        action='store_true',
+        help='run the 3-D demo (synthetic CT, tiny D-Net)')
+    parser.add_argument(
+        '--config',
+        help='demo config (default: '
+        f'{osp.relpath(DEFAULT_CONFIG, REPO)}; 3-D: '
+        f'{osp.relpath(DEFAULT_CONFIG_3D, REPO)})')
+    parser.add_argument(
+        '--work-dir',
+        help='folder for the logs, the checkpoint and the overlays or '
+        'predictions; must not hold checkpoints (default: '
+        'work_dirs/demo; 3-D: work_dirs/demo_3d)')
+    parser.add_argument(
+        '--data-root',
+        help='synthetic data folder, generated if missing or empty '
+        '(default: data/synthetic_polyp; 3-D: the converted volumes, '
+        'data/synthetic_ct_btcv)')
+    parser.add_argument(
+        '--raw-root',
+        default='data/synthetic_ct',
+        help='3-D: the generated volumes in the raw BTCV layout, '
+        'generated if missing or empty (default: %(default)s)')
+    parser.add_argument(
+        '--num-train',
+        type=int,
+        help='training images to generate (default: 160; 3-D: '
+        'volumes, 16)')
+    parser.add_argument(
+        '--num-val',
+        type=int,
+        help='validation images to generate (default: 40; 3-D: '
+        'held-out volumes, 4)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=128,
+        help='2-D: side of the generated images (default: '
+        '%(default)s)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=3,
+        default=(96, 96, 48),
+        metavar=('X', 'Y', 'Z'),
+        help='3-D: voxels per axis of the generated volumes '
+        '(default: 96 96 48)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the generated data (default: %(default)s)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='CPU threads of training and test (OMP_NUM_THREADS; '
+        "default: PyTorch's choice, one per core). On a machine "
+        'other jobs keep busy, 1 is often faster.')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='config overrides passed to train.py and test.py, '
+        'e.g. train_cfg.max_iters=200')
     args = parser.parse_args(argv)
     for key, value in MODE_DEFAULTS[args.volumetric].items():
         if getattr(args, key) is None:
@@ -124,8 +161,7 @@ def run(command: List[str], threads: Optional[int] = None) -> None:
     """Run a tool of this repository; its output goes straight to the terminal.
     ``threads`` sets OMP_NUM_THREADS (PyTorch's CPU threads) for it."""
     env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (REPO, env.get('PYTHONPATH')) if p)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO, env.get('PYTHONPATH')) if p)
     if threads is not None:
         env['OMP_NUM_THREADS'] = str(threads)
     subprocess.run([sys.executable, *command], cwd=REPO, env=env, check=True)
@@ -145,11 +181,17 @@ def prepare_data(args: argparse.Namespace) -> None:
                 'choose another --data-root (it is never overwritten)')
         print(f'[demo] using the existing data in {args.data_root}', flush=True)
         return
-    print(f'[demo] generating {args.num_train} + {args.num_val} synthetic images in '
-          f'{args.data_root}', flush=True)
-    run([GENERATOR, '--out', args.data_root, '--num-train', str(args.num_train),
-         '--num-val', str(args.num_val), '--size', str(args.size), '--seed',
-         str(args.seed)])
+    print(
+        f'[demo] generating {args.num_train} + {args.num_val} synthetic images in '
+        f'{args.data_root}',
+        flush=True)
+    run([
+        GENERATOR, '--out', args.data_root, '--num-train',
+        str(args.num_train), '--num-val',
+        str(args.num_val), '--size',
+        str(args.size), '--seed',
+        str(args.seed)
+    ])
 
 
 def is_empty(folder: str) -> bool:
@@ -170,20 +212,27 @@ def prepare_volumes(args: argparse.Namespace) -> None:
         return
     num_cases = args.num_train + args.num_val
     if is_empty(raw):
-        print(f'[demo] generating {num_cases} synthetic CT volumes in {raw}',
-              flush=True)
-        run([GENERATOR_3D, '--out', raw, '--num-cases', str(num_cases), '--shape',
-             *(str(s) for s in args.shape), '--seed', str(args.seed)])
+        print(
+            f'[demo] generating {num_cases} synthetic CT volumes in {raw}', flush=True)
+        run([
+            GENERATOR_3D, '--out', raw, '--num-cases',
+            str(num_cases), '--shape', *(str(s) for s in args.shape), '--seed',
+            str(args.seed)
+        ])
     elif not osp.isdir(osp.join(raw, 'RawData', 'Training')):
         raise FileExistsError(
             f'{raw} is not empty but lacks RawData/Training: choose another '
             '--raw-root (it is never overwritten)')
     else:
         print(f'[demo] using the existing volumes in {raw}', flush=True)
-    print(f'[demo] converting them into {converted} ({args.num_val} held out)',
-          flush=True)
-    run([CONVERTER_3D, raw, '-o', converted, '--protocol', 'holdout', '--val-ratio',
-         repr(args.num_val / num_cases), '--seed', str(args.seed)])
+    print(
+        f'[demo] converting them into {converted} ({args.num_val} held out)',
+        flush=True)
+    run([
+        CONVERTER_3D, raw, '-o', converted, '--protocol', 'holdout', '--val-ratio',
+        repr(args.num_val / num_cases), '--seed',
+        str(args.seed)
+    ])
 
 
 def newest_metrics(work_dir: str, since: float) -> dict:
@@ -223,8 +272,9 @@ def main(argv: Optional[List[str]] = None) -> float:
             for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
         ]
     options = ['--cfg-options', *data_options, *args.cfg_options]
-    print(f'[demo] training {osp.relpath(args.config, REPO)} into {args.work_dir}',
-          flush=True)
+    print(
+        f'[demo] training {osp.relpath(args.config, REPO)} into {args.work_dir}',
+        flush=True)
     train_start = time.time()
     run(['tools/train.py', args.config, '--work-dir', args.work_dir, *options],
         args.threads)
@@ -239,8 +289,10 @@ def main(argv: Optional[List[str]] = None) -> float:
         outputs = ['--out', predictions]
     else:
         outputs = ['--show-dir', SHOW_DIR]
-    run(['tools/test.py', args.config, checkpoint, '--work-dir', args.work_dir,
-         *outputs, *options], args.threads)
+    run([
+        'tools/test.py', args.config, checkpoint, '--work-dir', args.work_dir, *outputs,
+        *options
+    ], args.threads)
     metrics = newest_metrics(args.work_dir, test_start)
     logs = sorted(glob.glob(osp.join(args.work_dir, '*', '*.log')))
     dice = metrics['mDice'] / 100
@@ -248,30 +300,35 @@ def main(argv: Optional[List[str]] = None) -> float:
               f'{train_minutes:.1f} min)\n')
     if args.volumetric:
         organs = ', '.join(f'{key[5:]} {value / 100:.2f}'
-                           for key, value in metrics.items()
-                           if key.startswith('Dice.'))
+                           for key, value in metrics.items() if key.startswith('Dice.'))
         niftis = sorted(glob.glob(osp.join(predictions, '*.nii.gz')))
-        csvs = [path for path in glob.glob(osp.join(args.work_dir, '*', '*.csv'))
-                if osp.getmtime(path) >= test_start]
-        print(f'{timing}'
-              f'[demo] test mean Dice over organs {dice:.3f} (mDice '
-              f'{metrics["mDice"]:.2f} %, mHD95 {metrics["mHD95"]:.2f} mm, mNSD '
-              f'{metrics["mNSD"]:.2f} % at 1 mm)\n'
-              f'[demo] Dice per organ: {organs}\n'
-              f'[demo] predictions: {len(niftis)} NIfTI in {predictions}\n'
-              f'[demo] per-case CSV: {", ".join(sorted(csvs)) or "(none)"}\n'
-              f'[demo] checkpoint:  {checkpoint}\n'
-              f'[demo] logs:        {", ".join(logs)}', flush=True)
+        csvs = [
+            path for path in glob.glob(osp.join(args.work_dir, '*', '*.csv'))
+            if osp.getmtime(path) >= test_start
+        ]
+        print(
+            f'{timing}'
+            f'[demo] test mean Dice over organs {dice:.3f} (mDice '
+            f'{metrics["mDice"]:.2f} %, mHD95 {metrics["mHD95"]:.2f} mm, mNSD '
+            f'{metrics["mNSD"]:.2f} % at 1 mm)\n'
+            f'[demo] Dice per organ: {organs}\n'
+            f'[demo] predictions: {len(niftis)} NIfTI in {predictions}\n'
+            f'[demo] per-case CSV: {", ".join(sorted(csvs)) or "(none)"}\n'
+            f'[demo] checkpoint:  {checkpoint}\n'
+            f'[demo] logs:        {", ".join(logs)}',
+            flush=True)
         return dice
     overlays = sorted(
         glob.glob(osp.join(args.work_dir, SHOW_DIR, '**', '*.png'), recursive=True))
-    print(f'{timing}'
-          f'[demo] validation Dice {dice:.3f} (mDice {metrics["mDice"]:.2f} %, '
-          f'mIoU {metrics["mIoU"]:.2f} %, mHD95 {metrics["mHD95"]:.2f} px)\n'
-          f'[demo] checkpoint: {checkpoint}\n'
-          f'[demo] logs:       {", ".join(logs)}\n'
-          f'[demo] overlays:   {len(overlays)} PNG in '
-          f'{osp.dirname(overlays[0]) if overlays else "(none)"}', flush=True)
+    print(
+        f'{timing}'
+        f'[demo] validation Dice {dice:.3f} (mDice {metrics["mDice"]:.2f} %, '
+        f'mIoU {metrics["mIoU"]:.2f} %, mHD95 {metrics["mHD95"]:.2f} px)\n'
+        f'[demo] checkpoint: {checkpoint}\n'
+        f'[demo] logs:       {", ".join(logs)}\n'
+        f'[demo] overlays:   {len(overlays)} PNG in '
+        f'{osp.dirname(overlays[0]) if overlays else "(none)"}',
+        flush=True)
     return dice
 
 
