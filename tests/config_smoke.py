@@ -38,22 +38,31 @@ def predicted_classes(cfg: Config) -> int:
     return 2 if head.get('out_channels') == 1 else head.num_classes
 
 
-def train_tiny(cfg: Config, work_dir: str, iters: int = 2, size: int = 64,
+def train_tiny(cfg: Config,
+               work_dir: str,
+               iters: int = 2,
+               size: int = 64,
                batch_size: int = 2) -> list:
     """Train ``cfg`` ``iters`` iterations on tiny data; return each iteration's loss."""
     data_root = osp.join(work_dir, 'data')
     num_classes = predicted_classes(cfg)
     write_tiny_data(data_root, num_classes, size, num_images=batch_size)
     cfg.train_dataloader = dict(
-        batch_size=batch_size, num_workers=0,
+        batch_size=batch_size,
+        num_workers=0,
         sampler=dict(type='InfiniteSampler', shuffle=False),
         dataset=dict(
-            type='BaseSegDataset', data_root=data_root,
+            type='BaseSegDataset',
+            data_root=data_root,
             metainfo=dict(classes=tuple(str(c) for c in range(num_classes))),
-            img_suffix='.png', seg_map_suffix='.png',
+            img_suffix='.png',
+            seg_map_suffix='.png',
             data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-            pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                      dict(type='PackSegInputs')]))
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations'),
+                dict(type='PackSegInputs')
+            ]))
     for key in ('val_dataloader', 'val_evaluator', 'val_cfg', 'test_dataloader',
                 'test_evaluator', 'test_cfg'):
         cfg[key] = None

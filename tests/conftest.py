@@ -1,6 +1,7 @@
-import mmseg_fusion  # noqa: F401  (applies compat fixes, registers modules)
 import pytest
 import torch
+
+import mmseg_fusion  # noqa: F401  (applies compat fixes, registers modules)
 
 
 @pytest.fixture(autouse=True)

@@ -7,24 +7,38 @@ import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmengine.registry import init_default_scope
-
-import mmseg_fusion.compat as compat
 from mmseg.registry import MODELS
 
-needs_lite = pytest.mark.skipif(compat.mmcv_ops_are_compiled(),
-                                reason='the fallback is only installed for mmcv-lite')
+import mmseg_fusion.compat as compat
+
+needs_lite = pytest.mark.skipif(
+    compat.mmcv_ops_are_compiled(),
+    reason='the fallback is only installed for mmcv-lite')
 
 
 def tiny_segmentor_cfg(loss_decode):
     return dict(
         type='EncoderDecoder',
         data_preprocessor=dict(type='SegDataPreProcessor', size=(32, 32)),
-        backbone=dict(type='UNet', in_channels=3, base_channels=4, num_stages=3,
-                      strides=(1, 1, 1), enc_num_convs=(1, 1, 1),
-                      dec_num_convs=(1, 1), downsamples=(True, True),
-                      enc_dilations=(1, 1, 1), dec_dilations=(1, 1)),
-        decode_head=dict(type='FCNHead', in_channels=4, in_index=2, channels=4,
-                         num_convs=1, num_classes=2, loss_decode=loss_decode),
+        backbone=dict(
+            type='UNet',
+            in_channels=3,
+            base_channels=4,
+            num_stages=3,
+            strides=(1, 1, 1),
+            enc_num_convs=(1, 1, 1),
+            dec_num_convs=(1, 1),
+            downsamples=(True, True),
+            enc_dilations=(1, 1, 1),
+            dec_dilations=(1, 1)),
+        decode_head=dict(
+            type='FCNHead',
+            in_channels=4,
+            in_index=2,
+            channels=4,
+            num_convs=1,
+            num_classes=2,
+            loss_decode=loss_decode),
         test_cfg=dict(mode='whole'))
 
 
@@ -44,12 +58,12 @@ def test_mmseg_model_builds_trains_and_predicts():
     init_default_scope('mmseg')
     cfg = tiny_segmentor_cfg(dict(type='CrossEntropyLoss', loss_weight=1.0))
     model = MODELS.build(ConfigDict(cfg))
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     samples = []
     for _ in range(2):
-        sample = SegDataSample(metainfo=dict(img_shape=(32, 32), ori_shape=(32, 32),
-                                             pad_shape=(32, 32)))
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(32, 32), ori_shape=(32, 32), pad_shape=(32, 32)))
         sample.gt_sem_seg = PixelData(data=torch.randint(0, 2, (1, 32, 32)))
         samples.append(sample)
     inputs = torch.randn(2, 3, 32, 32)
@@ -126,8 +140,14 @@ def test_message_hub_checkpoint_loads_weights_only(tmp_path):
     hub.update_scalar('train/loss', 0.25)
     hub.update_info('iter', 3)
     path = tmp_path / 'ckpt.pth'
-    torch.save({'message_hub': hub.state_dict(), 'meta': {'seed': np.int64(7)},
-                'array': np.arange(3, dtype=np.float32)}, path)
+    torch.save(
+        {
+            'message_hub': hub.state_dict(),
+            'meta': {
+                'seed': np.int64(7)
+            },
+            'array': np.arange(3, dtype=np.float32)
+        }, path)
     loaded = torch.load(path)  # weights_only=True is torch's default here
     restored = loaded['message_hub']['log_scalars']['train/loss']
     assert restored.mean() == pytest.approx(0.375)

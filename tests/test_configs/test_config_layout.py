@@ -37,8 +37,10 @@ def metafile(folder):
 
 def test_segnext_baselines_live_in_configs_segnext():
     names = [osp.basename(p) for p in config_paths('segnext')]
-    assert names == [f'segnext_mscan-t_1xb8-adamw-80k_{d}-224x224.py'
-                     for d in ('cvc-clinicdb', 'kvasir-seg', 'pranet-polyp')]
+    assert names == [
+        f'segnext_mscan-t_1xb8-adamw-80k_{d}-224x224.py'
+        for d in ('cvc-clinicdb', 'kvasir-seg', 'pranet-polyp')
+    ]
     assert not [p for p in config_paths('mcanet') if 'segnext' in osp.basename(p)]
     for name in names:
         assert fromfile('segnext', name).model.decode_head.type == 'LightHamHead'
@@ -61,10 +63,12 @@ def test_dca_configs_take_their_neck_from_the_fragment():
 def test_synapse_configs_take_the_9_class_head_from_the_fragment():
     head = Config.fromfile(osp.join(BASE, 'models', 'synapse_head.py')).synapse_head
     assert (head.num_classes, head.out_channels, head.threshold) == (9, 9, None)
-    assert [loss.type for loss in head.loss_decode] == ['CrossEntropyLoss',
-                                                        'TverskyLoss']
-    synapse = [p for folder in FOLDERS for p in configs_2d(folder)
-               if 'synapse' in osp.basename(p)]
+    assert [loss.type
+            for loss in head.loss_decode] == ['CrossEntropyLoss', 'TverskyLoss']
+    synapse = [
+        p for folder in FOLDERS for p in configs_2d(folder)
+        if 'synapse' in osp.basename(p)
+    ]
     assert len(synapse) == 3
     for path in synapse:
         built = Config.fromfile(path).model.decode_head
@@ -96,11 +100,11 @@ def test_pranet_base_inherits_the_kvasir_pipelines():
     assert tta[1].transforms[-1] == [pack]
     for loader in (pranet.test_dataloader, pranet.val_dataloader):
         assert loader.dataset.type == 'ConcatDataset'
-        assert [d.subset for d in loader.dataset.datasets] == list(
-            pranet.test_subsets)
+        assert [d.subset for d in loader.dataset.datasets] == list(pranet.test_subsets)
         for dataset in loader.dataset.datasets:
-            assert set(dataset) == {'type', 'data_root', 'subset', 'data_prefix',
-                                    'pipeline'}
+            assert set(dataset) == {
+                'type', 'data_root', 'subset', 'data_prefix', 'pipeline'
+            }
             assert dataset.pipeline == pranet.test_pipeline
         assert loader.batch_size == 1 and loader.sampler.shuffle is False
 

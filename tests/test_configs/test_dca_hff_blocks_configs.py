@@ -101,8 +101,9 @@ def test_block_config_places_its_block(prefix):
     container = model.get_submodule(place)
     found = [m for m in container.modules() if type(m).__name__ == block_type]
     assert found, f'no {block_type} under {place}'
-    assert not [m for m in model.modules()
-                if type(m).__name__ == block_type and m not in found]
+    assert not [
+        m for m in model.modules() if type(m).__name__ == block_type and m not in found
+    ]
 
 
 @pytest.mark.parametrize('path', SYNAPSE_CONFIGS, ids=config_id)
@@ -122,8 +123,8 @@ def test_synapse_configs_follow_transunet(path):
     assert cfg.param_scheduler[0].type == 'PolyLR'
     head = cfg.model.decode_head
     assert head.num_classes == head.out_channels == 9
-    assert [loss.type for loss in head.loss_decode] == ['CrossEntropyLoss',
-                                                        'TverskyLoss']
+    assert [loss.type
+            for loss in head.loss_decode] == ['CrossEntropyLoss', 'TverskyLoss']
     assert build_model(cfg).decode_head.conv_seg.out_channels == 9
 
 
@@ -132,8 +133,10 @@ def test_train_pipeline_keeps_label_values(dataset, labels):
     """Rotations and flips must move labels, never blend them (nearest, border 0)."""
     cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/datasets', dataset + '.py'))
     init_default_scope('mmseg')
-    steps = [t for t in cfg.train_pipeline
-             if t.type not in ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')]
+    steps = [
+        t for t in cfg.train_pipeline
+        if t.type not in ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')
+    ]
     pipeline = Compose([TRANSFORMS.build(t) for t in steps])
     resize_only = Compose([TRANSFORMS.build(t) for t in steps if t.type == 'Resize'])
     rng = np.random.default_rng(0)
@@ -145,8 +148,11 @@ def test_train_pipeline_keeps_label_values(dataset, labels):
         img = np.repeat(seg[..., None], 3, axis=2) * 20
 
         def sample():
-            return dict(img=img.copy(), gt_seg_map=seg.copy(),
-                        seg_fields=['gt_seg_map'], img_shape=img.shape[:2])
+            return dict(
+                img=img.copy(),
+                gt_seg_map=seg.copy(),
+                seg_fields=['gt_seg_map'],
+                img_shape=img.shape[:2])
 
         out = pipeline(sample())
         assert out['img'].shape[:2] == out['gt_seg_map'].shape == (224, 224)

@@ -15,15 +15,12 @@ from mmseg.registry import DATASETS, METRICS, MODELS
 from tests.config_smoke import REPO, config_paths, load_config, train_tiny
 from tests.scripts import load_script
 
-
 generate_synthetic_polyps = load_script('tools/misc/generate_synthetic_polyps.py')
 
 # MCANet and its SegNeXt baselines share the MSCAN encoder and the recipe.
 MCANET_CONFIGS = config_paths('mcanet', 'segnext')
 DEMO_CONFIGS = [p for p in config_paths('demo') if 'mcanet' in osp.basename(p)]
-POLYP_CONFIGS = [
-    p for p in MCANET_CONFIGS if 'synapse' not in osp.basename(p)
-]
+POLYP_CONFIGS = [p for p in MCANET_CONFIGS if 'synapse' not in osp.basename(p)]
 MSCAN_URL = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segnext/'
 PRANET_SUBSETS = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB',
                   'CVC-300')
@@ -78,8 +75,8 @@ def test_paper_recipe(path):
     backbone = cfg.model.backbone
     assert backbone.type == 'MSCAN'
     assert backbone.embed_dims == embed_dims and backbone.depths == depths
-    assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=MSCAN_URL + checkpoint)
+    assert backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=MSCAN_URL + checkpoint)
     head = cfg.model.decode_head
     assert head.norm_cfg == dict(type='GN', num_groups=32, requires_grad=True)
     if head.type == 'MCAHead':
@@ -98,9 +95,8 @@ def test_paper_recipe(path):
     assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0
     warmup, poly = cfg.param_scheduler
     assert (warmup.type, warmup.end) == ('LinearLR', 1500)
-    assert (poly.type, poly.power, poly.eta_min, poly.begin, poly.end) == ('PolyLR',
-                                                                           1.0, 0.0,
-                                                                           1500, 80000)
+    assert (poly.type, poly.power, poly.eta_min, poly.begin,
+            poly.end) == ('PolyLR', 1.0, 0.0, 1500, 80000)
     assert cfg.train_cfg.max_iters == 80000
     assert cfg.train_dataloader.batch_size == 8
     assert cfg.model.data_preprocessor.size == (224, 224)
@@ -116,8 +112,9 @@ def test_paper_recipe(path):
 
 
 def test_optimizer_groups_follow_the_recipe():
-    cfg = load_config(osp.join(REPO, 'configs/mcanet',
-                               'mcanet_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py'))
+    cfg = load_config(
+        osp.join(REPO, 'configs/mcanet',
+                 'mcanet_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py'))
     model = MODELS.build(cfg.model)
     optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
     names = {id(p): n for n, p in model.named_parameters()}
@@ -135,7 +132,8 @@ def test_optimizer_groups_follow_the_recipe():
 def write_synthetic(root):
     """Two 64 px synthetic images per split, in the converters' layout."""
     generate_synthetic_polyps.main(
-        ['--out', str(root), '--num-train', '2', '--num-val', '2', '--size', '64'])
+        ['--out',
+         str(root), '--num-train', '2', '--num-val', '2', '--size', '64'])
 
 
 def first_sample(dataset_cfg, data_root):
@@ -144,10 +142,12 @@ def first_sample(dataset_cfg, data_root):
     return dataset, dataset[0]
 
 
-@pytest.mark.parametrize('path', [
-    p for p in POLYP_CONFIGS + DEMO_CONFIGS
-    if 'pranet' not in name(p) and '_mscan-t_' in name(p)
-], ids=name)
+@pytest.mark.parametrize(
+    'path', [
+        p for p in POLYP_CONFIGS + DEMO_CONFIGS
+        if 'pranet' not in name(p) and '_mscan-t_' in name(p)
+    ],
+    ids=name)
 def test_polyp_pipelines_read_converted_data(path, tmp_path):
     write_synthetic(tmp_path)
     cfg = Config.fromfile(path)

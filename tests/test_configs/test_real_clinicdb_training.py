@@ -9,8 +9,9 @@ from tests.config_smoke import load_config
 from tests.scripts import load_script
 from tests.shared_data import CLINICDB_SAMPLE, REPO, needs_clinicdb_sample
 
-CONFIG = (REPO / 'configs' / 'mcanet' /
-          'mcanet_mscan-t_1xb8-adamw-80k_cvc-clinicdb-224x224.py')
+CONFIG = (
+    REPO / 'configs' / 'mcanet' /
+    'mcanet_mscan-t_1xb8-adamw-80k_cvc-clinicdb-224x224.py')
 
 
 @pytest.mark.slow

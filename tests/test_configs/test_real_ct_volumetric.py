@@ -58,6 +58,7 @@ def convert(tmp_path) -> str:
 def transforms_named(cfg: Config, name: str):
     """Every MONAITransform config called ``name`` in the config's pipelines
     (inside CachedPipeline too)."""
+
     def walk(pipeline):
         for transform in pipeline:
             if transform.get('transform') == name:
@@ -79,8 +80,10 @@ def with_patch(cfg: Config, patch) -> Config:
 
 def test_tiny_patch_override_reaches_every_crop_and_window():
     cfg = with_patch(load_config(str(CONFIG)), PATCH)
-    sizes = [t.spatial_size for name in ('RandCropByPosNegLabeld', 'SpatialPadd')
-             for t in transforms_named(cfg, name)]
+    sizes = [
+        t.spatial_size for name in ('RandCropByPosNegLabeld', 'SpatialPadd')
+        for t in transforms_named(cfg, name)
+    ]
     assert sizes and all(tuple(s) == PATCH for s in sizes)
 
 
@@ -135,9 +138,11 @@ def test_amos_train_and_test_pipelines_on_the_real_ct(tmp_path):
         transform.spatial_size = PATCH
     move_data_root(cfg, cfg.data_root, data_root)
     init_default_scope('mmseg')
-    case = dict(img_path=osp.join(data_root, 'imagesTr', 'case0001.nii.gz'),
-                seg_map_path=osp.join(data_root, 'labelsTr', 'case0001.nii.gz'),
-                case_id='case0001', num_classes=16)
+    case = dict(
+        img_path=osp.join(data_root, 'imagesTr', 'case0001.nii.gz'),
+        seg_map_path=osp.join(data_root, 'labelsTr', 'case0001.nii.gz'),
+        case_id='case0001',
+        num_classes=16)
     np.random.seed(0)
     packed = Compose(cfg.train_dataloader.dataset.pipeline)(dict(case))
     assert packed['inputs'].shape == (1, *PATCH)

@@ -14,8 +14,10 @@ from tests.config_smoke import REPO, config_paths
 
 # The 2-D configs: the volumetric ones (crop D x H x W, e.g. the 3-D demo) have their
 # own test-time path (sliding-window inference).
-CONFIGS = [p for p in config_paths('mcanet', 'segnext', 'dca', 'hff', 'blocks', 'demo')
-           if not re.search(r'\d+x\d+x\d+\.py$', p)]
+CONFIGS = [
+    p for p in config_paths('mcanet', 'segnext', 'dca', 'hff', 'blocks', 'demo')
+    if not re.search(r'\d+x\d+x\d+\.py$', p)
+]
 
 
 def views(path: str) -> int:
@@ -43,16 +45,20 @@ def test_every_2d_config_is_covered():
     assert len(CONFIGS) == 28  # mcanet 10, segnext 3, dca 5, hff 2, blocks 7, demo 1
 
 
-@pytest.mark.parametrize('path', CONFIGS,
-                         ids=lambda p: osp.relpath(p, osp.join(REPO, 'configs')))
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=lambda p: osp.relpath(p, osp.join(REPO, 'configs')))
 def test_tta_pipeline_runs_on_an_image(path, sample):
     cfg = Config.fromfile(path)
     assert cfg.tta_model.type == 'SegTTAModel'
     init_default_scope('mmseg')
     pipeline = Compose(cfg.tta_pipeline)
     results = pipeline(
-        dict(img_path=str(sample / 'img.png'), seg_map_path=str(sample / 'mask.png'),
-             reduce_zero_label=False, seg_fields=[], subset='Kvasir'))
+        dict(
+            img_path=str(sample / 'img.png'),
+            seg_map_path=str(sample / 'mask.png'),
+            reduce_zero_label=False,
+            seg_fields=[],
+            subset='Kvasir'))
     assert len(results['inputs']) == len(results['data_samples']) == views(path)
     for data_sample in results['data_samples']:
         # the ground truth stays at the original size, where predictions are scored

@@ -35,16 +35,16 @@ def label(tmp_path_factory) -> Path:
 def _layout(root, label, labels=AMOS_CLASSES, protocol='ct'):
     cases = {f'amos_{i:04d}': (CT_SMALL, label) for i in (1, 5, 9, 410)}
     cases['amos_0002'] = (CT_SMALL, None)
-    return write_layout(root,
-                        cases,
-                        labels=labels,
-                        name='AMOS',
-                        protocol=protocol,
-                        splits=dict(train=['amos_0001', 'amos_0005'],
-                                    val=['amos_0009'],
-                                    test=['amos_0410']),
-                        test_only=('amos_0002', ),
-                        extra=dict(unlabelled=['amos_0002']))
+    return write_layout(
+        root,
+        cases,
+        labels=labels,
+        name='AMOS',
+        protocol=protocol,
+        splits=dict(
+            train=['amos_0001', 'amos_0005'], val=['amos_0009'], test=['amos_0410']),
+        test_only=('amos_0002', ),
+        extra=dict(unlabelled=['amos_0002']))
 
 
 def _build(root, **kwargs):
@@ -74,12 +74,13 @@ def test_pipeline_packs_a_crop(tmp_path, label):
     root = _layout(tmp_path / 'amos', label)
     pipeline = [
         dict(type='LoadVolumeFromFile'),
-        dict(type='MONAITransform',
-             transform='RandCropByPosNegLabeld',
-             label_key='gt_seg_map',
-             spatial_size=(32, 32, 16),
-             pos=1,
-             neg=0),
+        dict(
+            type='MONAITransform',
+            transform='RandCropByPosNegLabeld',
+            label_key='gt_seg_map',
+            spatial_size=(32, 32, 16),
+            pos=1,
+            neg=0),
         dict(type='PackVolumeInputs'),
     ]
     sample = _build(root, split='test', pipeline=pipeline)[0]
@@ -92,17 +93,16 @@ def test_pipeline_packs_a_crop(tmp_path, label):
 def test_btcv_labels_are_refused(tmp_path, label):
     from mmseg_fusion.utils.abdominal_labels import BTCV_CLASSES
     root = _layout(tmp_path / 'btcv', label, labels=BTCV_CLASSES)
-    with pytest.raises(ValueError,
-                       match=r'disagree with the AMOSDataset classes .*'
-                       r'tools/dataset_converters/amos\.py'):
+    with pytest.raises(
+            ValueError,
+            match=r'disagree with the AMOSDataset classes .*'
+            r'tools/dataset_converters/amos\.py'):
         _build(root)
 
 
 def test_no_transunet_subset_for_amos(tmp_path, label):
-    root = _layout(tmp_path / 'syn',
-                   label,
-                   labels=SYNAPSE_CLASSES,
-                   protocol='transunet')
+    root = _layout(
+        tmp_path / 'syn', label, labels=SYNAPSE_CLASSES, protocol='transunet')
     with pytest.raises(ValueError, match='disagree with the AMOSDataset classes'):
         _build(root)
 

@@ -8,7 +8,6 @@ import pytest
 from mmengine.registry import DefaultScope
 from mmseg.registry import DATASETS
 
-
 from tests.scripts import load_script
 from tests.shared_data import CLINICDB_SAMPLE, needs_clinicdb_sample
 
@@ -34,9 +33,10 @@ def converted(tmp_path_factory) -> Path:
 
 
 def _build(root: Path, split: str = 'train', **kwargs):
-    cfg = dict(type='PolypDataset', data_root=str(root),
-               data_prefix=dict(img_path=f'img_dir/{split}',
-                                seg_map_path=f'ann_dir/{split}'))
+    cfg = dict(
+        type='PolypDataset',
+        data_root=str(root),
+        data_prefix=dict(img_path=f'img_dir/{split}', seg_map_path=f'ann_dir/{split}'))
     cfg.update(kwargs)
     return DATASETS.build(cfg)
 
@@ -75,9 +75,9 @@ def test_pipeline_gives_binary_gt_and_subset_meta(converted):
     pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations'),
-        dict(type='PackSegInputs',
-             meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
-                        'subset')),
+        dict(
+            type='PackSegInputs',
+            meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'subset')),
     ]
     dataset = _build(converted, 'val', pipeline=pipeline, subset='ClinicDB-sample')
     for index in range(len(dataset)):
@@ -134,18 +134,28 @@ def test_rejects_bad_arguments(converted, kwargs, name):
 def test_reads_raw_jpeg_sample_with_binarize_transform():
     """PolypDataset pointed at the raw sample (suffixes pair *_fram.jpg with
     *_mask.jpg); BinarizeSegMap turns the lossy 0/255 masks into {0, 1}."""
+
     def build(transforms, **kwargs):
-        return DATASETS.build(dict(
-            type='PolypDataset', data_root=str(SAMPLE), img_suffix='_fram.jpg',
-            seg_map_suffix='_mask.jpg',
-            data_prefix=dict(img_path='images', seg_map_path='masks'),
-            pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                      *transforms, dict(type='PackSegInputs')], **kwargs))
+        return DATASETS.build(
+            dict(
+                type='PolypDataset',
+                data_root=str(SAMPLE),
+                img_suffix='_fram.jpg',
+                seg_map_suffix='_mask.jpg',
+                data_prefix=dict(img_path='images', seg_map_path='masks'),
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='LoadAnnotations'), *transforms,
+                    dict(type='PackSegInputs')
+                ],
+                **kwargs))
 
     # Without BinarizeSegMap the 0/255 masks are refused when the dataset is built
     # (255 is mmseg's ignore index: the polyps would never be learned).
-    with pytest.raises(ValueError, match=r'fine_3_10_mask\.jpg holds the values .*255'
-                       r'.* outside the class ids 0\.\.1.*BinarizeSegMap'):
+    with pytest.raises(
+            ValueError,
+            match=r'fine_3_10_mask\.jpg holds the values .*255'
+            r'.* outside the class ids 0\.\.1.*BinarizeSegMap'):
         build([])
     raw = build([], check_files=False)
     assert len(raw) == 20

@@ -36,8 +36,9 @@ def converted(tmp_path_factory):
     slab = (CT_SAMPLE / 'example_ct_sm.nii.gz', CT_SAMPLE / 'example_seg.nii.gz')
     raw = write_btcv_layout(root / 'raw', {1: slab, 2: slab})
     load_script('tools/dataset_converters/synapse.py').main([
-        str(raw), '-o', str(root / 'synapse'), '--label-map', TOTALSEG_TO_BTCV,
-        '--train-cases', '1', '--test-cases', '2'
+        str(raw), '-o',
+        str(root / 'synapse'), '--label-map', TOTALSEG_TO_BTCV, '--train-cases', '1',
+        '--test-cases', '2'
     ])
     return root / 'synapse'
 
@@ -46,8 +47,9 @@ def test_config_datasets_are_slice_datasets_that_pack_the_metainfo():
     cfg = Config.fromfile(CONFIG)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[loader].dataset.type == 'SynapseSliceDataset'
-    packs = [cfg.test_dataloader.dataset.pipeline[-1],
-             cfg.tta_pipeline[-1].transforms[-1][0]]
+    packs = [
+        cfg.test_dataloader.dataset.pipeline[-1], cfg.tta_pipeline[-1].transforms[-1][0]
+    ]
     for pack in packs:
         assert pack.type == 'PackSegInputs'
         assert set(META_KEYS) <= set(pack.meta_keys)
@@ -107,11 +109,18 @@ def test_tta_views_keep_the_metainfo_through_the_merge(converted):
     for view in views:
         assert view.metainfo['slice_index'] == dataset.get_data_info(3)['slice_index']
     # mmseg's SegTTAModel keeps the last view's metainfo
-    tta = MODELS.build(dict(type='SegTTAModel', module=dict(
-        type='EncoderDecoder', backbone=dict(type='UNetEncoder', base_channels=4,
-                                             num_stages=2),
-        decode_head=dict(type='UNetHead', in_channels=[4, 8], in_index=[0, 1],
-                         channels=4, num_classes=9))))
+    tta = MODELS.build(
+        dict(
+            type='SegTTAModel',
+            module=dict(
+                type='EncoderDecoder',
+                backbone=dict(type='UNetEncoder', base_channels=4, num_stages=2),
+                decode_head=dict(
+                    type='UNetHead',
+                    in_channels=[4, 8],
+                    in_index=[0, 1],
+                    channels=4,
+                    num_classes=9))))
     for view in views:
         view.seg_logits = type(view.gt_sem_seg)(data=torch.zeros(9, *view.ori_shape))
     merged, = tta.merge_preds([views])
@@ -124,8 +133,8 @@ def test_tta_views_keep_the_metainfo_through_the_merge(converted):
 def test_data_root_override_reads_the_new_roots_spacing(converted, tmp_path):
     """The spacing file is found when the dataset loads, from its data_root, so
     --cfg-options data_root=... moves it (no path frozen when the config is parsed)."""
-    cfg = load_run_config(CONFIG, work_dir=str(tmp_path),
-                          cfg_options={'data_root': str(converted)})
+    cfg = load_run_config(
+        CONFIG, work_dir=str(tmp_path), cfg_options={'data_root': str(converted)})
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     assert dataset.spacing_path() == str(converted / 'spacing.json')
     assert dataset.get_data_info(0)['case'] == 'case0002'
@@ -139,9 +148,11 @@ def write_layout(root, names, spacing=None):
             Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / sub / 'val' / name)
     if spacing is not None:
         (root / 'spacing.json').write_text(json.dumps(spacing))
-    return dict(type='SynapseSliceDataset', data_root=str(root),
-                data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
-                pipeline=[])
+    return dict(
+        type='SynapseSliceDataset',
+        data_root=str(root),
+        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
+        pipeline=[])
 
 
 def test_spacing_file_is_optional_and_relative_to_data_root(tmp_path):
@@ -159,8 +170,10 @@ def test_spacing_file_is_optional_and_relative_to_data_root(tmp_path):
 
 def test_layout_errors_name_the_file_and_the_converter(tmp_path):
     cfg = write_layout(tmp_path / 'a', ['case0001_slice000.png'])
-    with pytest.raises(FileNotFoundError, match='spacing.json does not exist: '
-                       'tools/dataset_converters/synapse.py writes it'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='spacing.json does not exist: '
+            'tools/dataset_converters/synapse.py writes it'):
         DATASETS.build(cfg)
     one = ['case0001_slice000.png']
     cfg = write_layout(tmp_path / 'b', one, {'case0002': [1, 1, 1]})

@@ -73,14 +73,15 @@ def write_layout(root: Path,
         os.symlink(image, root / folder / f'{case_id}.nii.gz')
         if label is not None:
             os.symlink(label, root / 'labelsTr' / f'{case_id}.nii.gz')
-    meta = dict(name=name,
-                protocol=protocol,
-                labels={
-                    str(i): n
-                    for i, n in enumerate(labels)
-                },
-                splits=splits or {},
-                source='test fixture')
+    meta = dict(
+        name=name,
+        protocol=protocol,
+        labels={
+            str(i): n
+            for i, n in enumerate(labels)
+        },
+        splits=splits or {},
+        source='test fixture')
     if folds is not None:
         meta['folds'] = folds
     meta.update(extra or {})

@@ -10,7 +10,7 @@ def _fast_tiny_runs(monkeypatch):
     (three quarters of a tiny run's time; the text stays valid Python)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr(mmengine_config, 'FormatCode',
-                        lambda text, **kwargs: (text, False))
+    monkeypatch.setattr(mmengine_config, 'FormatCode', lambda text, **kwargs:
+                        (text, False))
     yield
     torch.set_num_threads(threads)

@@ -17,8 +17,8 @@ import sys
 import mmengine.config.config as mmengine_config
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tests.scripts import load_script  # noqa: E402
 
@@ -76,7 +76,10 @@ def main():
         class KillAtIteration(Hook):
             priority = 'HIGHEST'
 
-            def after_train_iter(self, runner, batch_idx, data_batch=None,
+            def after_train_iter(self,
+                                 runner,
+                                 batch_idx,
+                                 data_batch=None,
                                  outputs=None):
                 if runner.iter + 1 == int(value):
                     kill()

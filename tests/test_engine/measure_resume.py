@@ -21,13 +21,15 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def train(config, work_dir, options, resume=False):
-    command = [sys.executable, osp.join(REPO, 'tools', 'train.py'), config,
-               '--work-dir', work_dir]
+    command = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir
+    ]
     if resume:
         command.append('--resume')
     command += ['--cfg-options', *options]
-    env = dict(os.environ,
-               PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env = dict(
+        os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     start = time.time()
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -64,14 +66,19 @@ def main(argv=None):
     parser.add_argument('--tolerance', type=float, default=1e-6)
     parser.add_argument('--cfg-options', nargs='*', default=[])
     args = parser.parse_args(argv)
-    common = ['randomness.seed=0', 'randomness.deterministic=True',
-              f'default_hooks.checkpoint.interval={args.split}', *args.cfg_options]
+    common = [
+        'randomness.seed=0', 'randomness.deterministic=True',
+        f'default_hooks.checkpoint.interval={args.split}', *args.cfg_options
+    ]
     straight = osp.join(args.work_dir, 'straight')
     resumed = osp.join(args.work_dir, 'resumed')
     t0 = train(args.config, straight, common + [f'train_cfg.max_iters={args.iters}'])
     t1 = train(args.config, resumed, common + [f'train_cfg.max_iters={args.split}'])
-    t2 = train(args.config, resumed, common + [f'train_cfg.max_iters={args.iters}'],
-               resume=True)
+    t2 = train(
+        args.config,
+        resumed,
+        common + [f'train_cfg.max_iters={args.iters}'],
+        resume=True)
     first, same_first, _ = weight_difference(
         osp.join(straight, f'iter_{args.split}.pth'),
         osp.join(resumed, f'iter_{args.split}.pth'))

@@ -80,32 +80,44 @@ randomness = dict(seed=0, deterministic=True)
 '''
 
 
-def write_2d_config(tmp_path, num_workers: int = 0, persistent: bool = False,
-                    sampler: str = 'InfiniteSampler', interval: int = 2,
-                    val_interval: int = 2, by_epoch: bool = False,
-                    hooks: str = HOOKS, extra: str = '') -> str:
+def write_2d_config(tmp_path,
+                    num_workers: int = 0,
+                    persistent: bool = False,
+                    sampler: str = 'InfiniteSampler',
+                    interval: int = 2,
+                    val_interval: int = 2,
+                    by_epoch: bool = False,
+                    hooks: str = HOOKS,
+                    extra: str = '') -> str:
     """The 2-D run's data (4 images of 32 px) and config under ``tmp_path``."""
     data_root = str(tmp_path / 'data')
     if not osp.isdir(data_root):
         write_tiny_data(data_root, num_classes=2, size=32, num_images=4)
     if by_epoch:
         train_cfg = (f"dict(type='EpochBasedTrainLoop', max_epochs=2, "
-                     f"val_interval={val_interval})")
+                     f'val_interval={val_interval})')
     else:
         train_cfg = (f"dict(type='IterBasedTrainLoop', max_iters=4, "
-                     f"val_interval={val_interval})")
+                     f'val_interval={val_interval})')
     config = tmp_path / f'tiny_2d_{uuid.uuid4().hex[:6]}.py'
-    config.write_text(CONFIG_2D.format(
-        data_root=data_root, num_workers=num_workers, persistent=persistent,
-        sampler=sampler, interval=interval, by_epoch=by_epoch, train_cfg=train_cfg) +
-        hooks + extra)
+    config.write_text(
+        CONFIG_2D.format(
+            data_root=data_root,
+            num_workers=num_workers,
+            persistent=persistent,
+            sampler=sampler,
+            interval=interval,
+            by_epoch=by_epoch,
+            train_cfg=train_cfg) + hooks + extra)
     return str(config)
 
 
 _TRAIN = None
 
 
-def train(config: str, work_dir: str, options: Sequence[str] = (),
+def train(config: str,
+          work_dir: str,
+          options: Sequence[str] = (),
           resume: bool = False) -> None:
     """Run tools/train.py's main in this process (a fresh experiment name, so
     mmengine's global message hub and logger are new)."""
@@ -136,8 +148,12 @@ def max_difference(path_a: str, path_b: str) -> float:
     return largest
 
 
-def straight_and_resumed(config: str, root, total: int, split: int,
-                         unit: str = 'iter', options: Sequence[str] = (),
+def straight_and_resumed(config: str,
+                         root,
+                         total: int,
+                         split: int,
+                         unit: str = 'iter',
+                         options: Sequence[str] = (),
                          resumed_options: Optional[Sequence[str]] = None):
     """Train ``total`` steps straight, and ``split`` steps then ``--resume`` to
     ``total``; return the two final checkpoints' paths."""
@@ -145,9 +161,11 @@ def straight_and_resumed(config: str, root, total: int, split: int,
     straight, resumed = str(root / 'straight'), str(root / 'resumed')
     train(config, straight, [f'{key}={total}', *options])
     train(config, resumed, [f'{key}={split}', *options])
-    train(config, resumed, [f'{key}={total}',
-                            *(options if resumed_options is None else resumed_options)],
-          resume=True)
+    train(
+        config,
+        resumed,
+        [f'{key}={total}', *(options if resumed_options is None else resumed_options)],
+        resume=True)
     name = f'{unit}_{total}.pth'
     return osp.join(straight, name), osp.join(resumed, name)
 
@@ -214,18 +232,22 @@ def write_synthetic_ct(root, num_cases: int = 2, shape=(40, 40, 20)) -> str:
     if not osp.isdir(converted):
         raw = osp.join(str(root), 'synthetic_ct_raw')
         load_script('tools/misc/generate_synthetic_ct.py').main(
-            ['--out', raw, '--num-cases', str(num_cases), '--shape',
-             *map(str, shape)])
+            ['--out', raw, '--num-cases',
+             str(num_cases), '--shape', *map(str, shape)])
         load_script('tools/dataset_converters/btcv.py').main(
             [raw, '-o', converted, '--protocol', 'all', '--no-unlabelled'])
     return converted
 
 
-def write_3d_config(tmp_path, num_workers: int = 0, persistent: bool = False,
+def write_3d_config(tmp_path,
+                    num_workers: int = 0,
+                    persistent: bool = False,
                     hooks: str = HOOKS) -> str:
     """A tiny D-Net on 16^3 crops of synthetic CT, MONAI random transforms."""
     data_root = write_synthetic_ct(tmp_path)
     config = tmp_path / f'tiny_3d_{uuid.uuid4().hex[:6]}.py'
-    config.write_text(CONFIG_3D.format(data_root=data_root, num_workers=num_workers,
-                                       persistent=persistent) + hooks)
+    config.write_text(
+        CONFIG_3D.format(
+            data_root=data_root, num_workers=num_workers, persistent=persistent) +
+        hooks)
     return str(config)

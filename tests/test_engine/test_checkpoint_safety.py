@@ -33,6 +33,7 @@ def fail_halfway(monkeypatch, path_part):
     real_open = builtins.open
 
     class Half:
+
         def __init__(self, handle):
             self.handle = handle
 
@@ -86,7 +87,8 @@ def test_last_checkpoint_is_replaced_whole(tmp_path, monkeypatch):
 
 def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
     dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
-                          capture_output=True, text=True).stdout.strip()
+                          capture_output=True,
+                          text=True).stdout.strip()
     stale = tmp_path / f'.iter_4.pth.tmp-{dead}'
     mine = temporary_name(str(tmp_path / 'iter_6.pth'))
     for path in (stale, mine):
@@ -132,8 +134,10 @@ train_tool = load_script('tools/train.py')
 
 def resume_error(config, work, capsys, *options):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(train_tool.main, [config, '--work-dir', str(work), '--resume',
-                                  '--cfg-options', 'train_cfg.max_iters=4', *options])
+        run_cli(train_tool.main, [
+            config, '--work-dir',
+            str(work), '--resume', '--cfg-options', 'train_cfg.max_iters=4', *options
+        ])
     assert exit_info.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: cannot resume')
@@ -189,10 +193,15 @@ def test_resume_refuses_a_checkpoint_of_another_model(trained, tmp_path, capsys)
 
 def run_killed(moment, config, work_dir, *options):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
-    result = subprocess.run(
-        [sys.executable, 'tests/test_engine/kill_run.py', moment, config,
-         str(work_dir), '--cfg-options', *options],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([
+        sys.executable, 'tests/test_engine/kill_run.py', moment, config,
+        str(work_dir), '--cfg-options', *options
+    ],
+                            cwd=REPO,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=600)
     assert result.returncode == -signal.SIGKILL, (result.stdout + result.stderr)[-3000:]
 
 
@@ -216,5 +225,5 @@ def test_sigkill_then_resume_reaches_the_straight_run(moment, tmp_path):
     train(config, str(work), ['train_cfg.max_iters=6'], resume=True)
     assert not any('.tmp-' in name for name in os.listdir(work))
     train(config, str(tmp_path / 'straight'), ['train_cfg.max_iters=6'])
-    assert max_difference(str(tmp_path / 'straight' / 'iter_6.pth'),
-                          str(work / 'iter_6.pth')) == 0.0
+    assert max_difference(
+        str(tmp_path / 'straight' / 'iter_6.pth'), str(work / 'iter_6.pth')) == 0.0

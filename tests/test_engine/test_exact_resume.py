@@ -35,10 +35,12 @@ def test_resume_2d_is_bit_identical(tmp_path):
     straight, resumed = straight_and_resumed(config, tmp_path, total=4, split=2)
     assert max_difference(straight, resumed) == 0.0
 
-    control = write_2d_config(tmp_path, hooks="custom_hooks = [dict("
-                              "type='ExactResumeHook', restore=False)]\n")
-    straight, resumed = straight_and_resumed(control, tmp_path / 'control', total=4,
-                                             split=2)
+    control = write_2d_config(
+        tmp_path,
+        hooks='custom_hooks = [dict('
+        "type='ExactResumeHook', restore=False)]\n")
+    straight, resumed = straight_and_resumed(
+        control, tmp_path / 'control', total=4, split=2)
     assert max_difference(straight, resumed) > 1e-6
 
 
@@ -46,19 +48,29 @@ def test_resume_2d_is_bit_identical(tmp_path):
 def test_resume_2d_with_workers_and_epoch_wrap(tmp_path):
     # Augmentations in a persistent worker, DefaultSampler epochs inside the
     # iteration loop (4 images, batch 2: a new epoch every 2 iterations).
-    config = write_2d_config(tmp_path, num_workers=1, persistent=True,
-                             sampler='DefaultSampler', interval=3, val_interval=3)
+    config = write_2d_config(
+        tmp_path,
+        num_workers=1,
+        persistent=True,
+        sampler='DefaultSampler',
+        interval=3,
+        val_interval=3)
     straight, resumed = straight_and_resumed(config, tmp_path, total=5, split=3)
     assert max_difference(straight, resumed) == 0.0
 
 
 @pytest.mark.slow
 def test_resume_epoch_loop_with_persistent_workers(tmp_path):
-    config = write_2d_config(tmp_path, num_workers=1, persistent=True,
-                             sampler='DefaultSampler', interval=1, val_interval=1,
-                             by_epoch=True)
-    straight, resumed = straight_and_resumed(config, tmp_path, total=2, split=1,
-                                             unit='epoch')
+    config = write_2d_config(
+        tmp_path,
+        num_workers=1,
+        persistent=True,
+        sampler='DefaultSampler',
+        interval=1,
+        val_interval=1,
+        by_epoch=True)
+    straight, resumed = straight_and_resumed(
+        config, tmp_path, total=2, split=1, unit='epoch')
     assert max_difference(straight, resumed) == 0.0
 
 
@@ -73,8 +85,10 @@ def test_resume_3d_with_monai_random_transforms_is_bit_identical(tmp_path):
 @pytest.mark.slow
 def test_resume_3d_without_restoring_differs(tmp_path):
     # The control: the same run, the states saved but not restored.
-    control = write_3d_config(tmp_path, hooks="custom_hooks = [dict("
-                              "type='ExactResumeHook', restore=False)]\n")
-    straight, resumed = straight_and_resumed(control, tmp_path / 'control', total=4,
-                                             split=2)
+    control = write_3d_config(
+        tmp_path,
+        hooks='custom_hooks = [dict('
+        "type='ExactResumeHook', restore=False)]\n")
+    straight, resumed = straight_and_resumed(
+        control, tmp_path / 'control', total=4, split=2)
     assert max_difference(straight, resumed) > 1e-6

@@ -15,25 +15,30 @@ from tests.test_engine.runs import write_2d_config
 
 def fake_runner(iteration=6, last_ckpt=None):
     hub = SimpleNamespace(get_info=lambda key: last_ckpt)
-    return SimpleNamespace(iter=iteration, epoch=0, train_loop=object(),
-                           message_hub=hub)
+    return SimpleNamespace(
+        iter=iteration, epoch=0, train_loop=object(), message_hub=hub)
 
 
 def test_finite_losses_pass():
-    outputs = {'loss': torch.tensor(0.5), 'decode.loss_ce': torch.tensor(0.5),
-               'decode.acc_seg': torch.tensor(80.)}
+    outputs = {
+        'loss': torch.tensor(0.5),
+        'decode.loss_ce': torch.tensor(0.5),
+        'decode.acc_seg': torch.tensor(80.)
+    }
     NonFiniteLossHook().after_train_iter(fake_runner(), 0, None, outputs)
     NonFiniteLossHook().after_train_iter(fake_runner(), 0, None, None)
 
 
 def test_a_nonfinite_term_names_the_iteration_and_the_term():
-    outputs = {'loss': torch.tensor(float('inf')),
-               'decode.loss_dice': torch.tensor(float('inf')),
-               'decode.loss_ce': torch.tensor(0.3),
-               'decode.acc_seg': torch.tensor(float('nan'))}  # not a loss: ignored
+    outputs = {
+        'loss': torch.tensor(float('inf')),
+        'decode.loss_dice': torch.tensor(float('inf')),
+        'decode.loss_ce': torch.tensor(0.3),
+        'decode.acc_seg': torch.tensor(float('nan'))
+    }  # not a loss: ignored
     with pytest.raises(NonFiniteLossError) as error:
-        NonFiniteLossHook().after_train_iter(fake_runner(6, '/w/iter_6.pth'), 6, None,
-                                             outputs)
+        NonFiniteLossHook().after_train_iter(
+            fake_runner(6, '/w/iter_6.pth'), 6, None, outputs)
     message = str(error.value)
     assert isinstance(error.value, ToolError)
     assert 'training stopped at iteration 7' in message
@@ -57,14 +62,16 @@ def test_nan_loss_stops_tools_train_with_one_line(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(BaseModel, 'parse_losses', nan_at_third)
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(load_script('tools/train.py').main,
-                [config, '--work-dir', str(work), '--cfg-options',
-                 'train_cfg.max_iters=6'])
+        run_cli(
+            load_script('tools/train.py').main,
+            [config, '--work-dir',
+             str(work), '--cfg-options', 'train_cfg.max_iters=6'])
     assert exit_info.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith('error: training stopped at iteration 3: the loss is '
                                'not finite (loss=nan)')
     assert f'the last checkpoint is {work / "iter_2.pth"}' in lines[0]
-    assert sorted(p for p in os.listdir(work) if p.endswith('.pth')) == [
-        'iter_1.pth', 'iter_2.pth']  # nothing of the broken iteration
+    assert sorted(p for p in os.listdir(work)
+                  if p.endswith('.pth')) == ['iter_1.pth', 'iter_2.pth'
+                                             ]  # nothing of the broken iteration

@@ -3,12 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from mmseg_fusion.evaluation.functional import (dice_score, hd95,
-                                                hd95_from_distances, iou_score,
-                                                mean_skip_nan,
+from mmseg_fusion.evaluation.functional import (dice_score, hd95, hd95_from_distances,
+                                                iou_score, mean_skip_nan,
                                                 normalized_surface_dice,
-                                                precision_recall,
-                                                surface_distances)
+                                                precision_recall, surface_distances)
 
 
 def _mask(shape, *points):
@@ -176,8 +174,8 @@ def test_offset_cubes_by_two_voxels():
     spacing = (0.7, 0.7, 1.5)
     assert dice_score(pred, gt) == pytest.approx(0.5)
     for distances in surface_distances(pred, gt, spacing):
-        assert sorted(distances) == pytest.approx([0.0] * 24 + [0.7] * 4 +
-                                                  [1.5] * 12 + [3.0] * 16)
+        assert sorted(distances) == pytest.approx([0.0] * 24 + [0.7] * 4 + [1.5] * 12 +
+                                                  [3.0] * 16)
     assert hd95(pred, gt, spacing) == pytest.approx(3.0)
     assert hd95(pred, gt, spacing, method='monai') == pytest.approx(3.0)
     assert normalized_surface_dice(pred, gt, 1.0, spacing) == pytest.approx(56 / 112)
@@ -230,27 +228,33 @@ def test_hd95_and_nsd_agree_with_monai():
         pred, gt = _blobs(seed)
         assert pred[0].any() or gt[0].any()  # the border counts as background
         monai_hd = compute_hausdorff_distance(
-            _one_hot(pred), _one_hot(gt), include_background=True, percentile=95,
+            _one_hot(pred),
+            _one_hot(gt),
+            include_background=True,
+            percentile=95,
             spacing=spacing).item()
-        assert hd95(pred, gt, spacing, method='monai') == pytest.approx(
-            monai_hd, rel=1e-6)
+        assert hd95(
+            pred, gt, spacing, method='monai') == pytest.approx(
+                monai_hd, rel=1e-6)
         for tolerance in (0.5, 1.0, 2.0, 4.0):
             monai_nsd = compute_surface_dice(
-                _one_hot(pred), _one_hot(gt), [tolerance], include_background=True,
+                _one_hot(pred),
+                _one_hot(gt), [tolerance],
+                include_background=True,
                 spacing=spacing).item()
             assert normalized_surface_dice(pred, gt, tolerance,
-                                           spacing) == pytest.approx(monai_nsd,
-                                                                     rel=1e-6)
+                                           spacing) == pytest.approx(
+                                               monai_nsd, rel=1e-6)
     # empty masks: MONAI's NSD is NaN when both are empty, 0 when one is
     empty = np.zeros_like(pred)
     assert math.isnan(normalized_surface_dice(empty, empty, 1.0, spacing))
     assert math.isnan(
-        compute_surface_dice(_one_hot(empty), _one_hot(empty), [1.0],
-                             include_background=True).item())
+        compute_surface_dice(
+            _one_hot(empty), _one_hot(empty), [1.0], include_background=True).item())
     for a, b in ((pred, empty), (empty, gt)):
         assert normalized_surface_dice(a, b, 1.0, spacing) == 0.0
-        assert compute_surface_dice(_one_hot(a), _one_hot(b), [1.0],
-                                    include_background=True).item() == 0.0
+        assert compute_surface_dice(
+            _one_hot(a), _one_hot(b), [1.0], include_background=True).item() == 0.0
 
 
 def test_surface_distances_of_empty_masks():

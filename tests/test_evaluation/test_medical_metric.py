@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
+from PIL import Image
 
 from mmseg_fusion.evaluation import MedicalMetric
 
@@ -129,8 +129,11 @@ def test_subsets_reported_separately_and_overall():
     samples = [
         _sample(large, large, 'k1.png', subset='Kvasir'),
         _sample(half, large, 'k2.png', subset='Kvasir'),
-        _sample(_pixel(shape, 7, 7), _pixel(shape, 0, 0), 'e1.png',
-                subset='ETIS-LaribPolypDB'),
+        _sample(
+            _pixel(shape, 7, 7),
+            _pixel(shape, 0, 0),
+            'e1.png',
+            subset='ETIS-LaribPolypDB'),
     ]
     metric = _metric()
     metric.process({}, samples)
@@ -178,8 +181,8 @@ def test_argument_and_input_checks():
     bad = _sample(np.zeros((4, 4), np.int64), np.zeros((4, 5), np.int64))
     with pytest.raises(ValueError, match=r'same size.*\(4, 4\) and \(4, 5\)'):
         metric.process({}, [bad])
-    bad = _sample(np.zeros((4, 4), np.int64), np.zeros((4, 4), np.int64),
-                  spacing=(1.0, 1.0, 2.0))
+    bad = _sample(
+        np.zeros((4, 4), np.int64), np.zeros((4, 4), np.int64), spacing=(1.0, 1.0, 2.0))
     with pytest.raises(ValueError, match='spacing of .* must be 2 positive'):
         metric.process({}, [bad])
     with pytest.raises(ValueError, match='no class left to score'):
@@ -190,8 +193,10 @@ def _log_lines(monkeypatch):
     """Collect what the metric logs (print_log) as a list of strings."""
     from mmseg_fusion.evaluation.metrics import medical_metric
     lines = []
-    monkeypatch.setattr(medical_metric, 'print_log',
-                        lambda message, logger=None, **kwargs: lines.append(message))
+    monkeypatch.setattr(
+        medical_metric,
+        'print_log',
+        lambda message, logger=None, **kwargs: lines.append(message))
     return lines
 
 
@@ -217,11 +222,11 @@ def test_output_dir_writes_png_masks_named_after_images(tmp_path):
     # mmseg's tools/test.py passes keep_results=True with --out: it must be accepted.
     metric = _metric(output_dir=str(out), keep_results=True)
     samples = _large_and_tiny_samples()
-    samples.append(_sample(_pixel((8, 8), 1, 1), _pixel((8, 8), 1, 1), 'a.png',
-                           subset='Kvasir'))
+    samples.append(
+        _sample(_pixel((8, 8), 1, 1), _pixel((8, 8), 1, 1), 'a.png', subset='Kvasir'))
     metric.process({}, samples)
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob('*.png')) == [
-        'Kvasir/a.png', 'a.png', 'b.png']
+    assert sorted(p.relative_to(out).as_posix()
+                  for p in out.rglob('*.png')) == ['Kvasir/a.png', 'a.png', 'b.png']
     written = np.asarray(Image.open(out / 'b.png'))
     assert written.dtype == np.uint8
     np.testing.assert_array_equal(written, _pixel((8, 8), 7, 7))

@@ -18,14 +18,17 @@ META = dict(classes=('background', 'spleen', 'liver', 'aorta'))
 SPACING_A = (3.0, 0.8, 1.5)
 
 
-def _sample(case_id, pred, gt=None, spacing=(1.0, 1.0, 1.0), affine=None,
-            as_dict=True):
+def _sample(case_id, pred, gt=None, spacing=(1.0, 1.0, 1.0), affine=None, as_dict=True):
     """One case as the segmentor returns it; as a dict like mmengine's evaluator
     passes it (``to_dict()``) unless ``as_dict`` is False."""
-    sample = VolumeSegDataSample(metainfo=dict(
-        case_id=case_id, img_path=f'/data/imagesTs/{case_id}.nii.gz',
-        original_spacing=spacing, original_shape=pred.shape,
-        original_affine=np.diag(list(spacing) + [1.0]) if affine is None else affine))
+    sample = VolumeSegDataSample(
+        metainfo=dict(
+            case_id=case_id,
+            img_path=f'/data/imagesTs/{case_id}.nii.gz',
+            original_spacing=spacing,
+            original_shape=pred.shape,
+            original_affine=np.diag(list(spacing) +
+                                    [1.0]) if affine is None else affine))
     sample.pred_sem_seg = VolumeData(data=torch.as_tensor(pred)[None])
     if gt is not None:
         sample.gt_sem_seg = VolumeData(data=torch.as_tensor(gt)[None])
@@ -84,12 +87,24 @@ SPLEEN_NSD = 100 * (80 / 112 + 1) / 2
 
 
 @pytest.mark.parametrize('convention, expected', [
-    ('nnunet', dict(Dice=(87.5, 0.0, 0.0), HD95=(1.5, math.nan, math.nan),
-                    NSD=(SPLEEN_NSD, 0.0, 0.0), HD95_skipped=3.0)),
-    ('monai', dict(Dice=(87.5, 0.0, math.nan), HD95=(1.5, math.nan, math.nan),
-                   NSD=(SPLEEN_NSD, 0.0, math.nan), HD95_skipped=1.0)),
-    ('transunet', dict(Dice=(87.5, 50.0, 50.0), HD95=(1.5, 0.0, 0.0),
-                       NSD=(SPLEEN_NSD, 50.0, 50.0), HD95_skipped=None)),
+    ('nnunet',
+     dict(
+         Dice=(87.5, 0.0, 0.0),
+         HD95=(1.5, math.nan, math.nan),
+         NSD=(SPLEEN_NSD, 0.0, 0.0),
+         HD95_skipped=3.0)),
+    ('monai',
+     dict(
+         Dice=(87.5, 0.0, math.nan),
+         HD95=(1.5, math.nan, math.nan),
+         NSD=(SPLEEN_NSD, 0.0, math.nan),
+         HD95_skipped=1.0)),
+    ('transunet',
+     dict(
+         Dice=(87.5, 50.0, 50.0),
+         HD95=(1.5, 0.0, 0.0),
+         NSD=(SPLEEN_NSD, 50.0, 50.0),
+         HD95_skipped=None)),
 ])
 def test_empty_conventions_by_hand(tmp_path, convention, expected):
     metric = _metric(empty_convention=convention, csv_dir=str(tmp_path))
@@ -135,8 +150,8 @@ def test_monai_convention_agrees_with_monai_functions(tmp_path):
                                compute_surface_dice)
     samples = _two_cases()
     _fresh_message_hub()  # no loop stage left by an earlier test's runner
-    metric = _metric(empty_convention='monai', hd95_method='monai',
-                     csv_dir=str(tmp_path))
+    metric = _metric(
+        empty_convention='monai', hd95_method='monai', csv_dir=str(tmp_path))
     metric.process({}, samples)
     metric.evaluate(2)
     rows = {row['case_id']: row for row in _read_csv(tmp_path / 'per_case.csv')}
@@ -144,8 +159,10 @@ def test_monai_convention_agrees_with_monai_functions(tmp_path):
     for sample in samples:
         pred = sample['pred_sem_seg']['data']
         gt = sample['gt_sem_seg']['data']
-        one_hot = [torch.nn.functional.one_hot(x.long(), 4).permute(0, 4, 1, 2, 3)
-                   for x in (pred, gt)]
+        one_hot = [
+            torch.nn.functional.one_hot(x.long(), 4).permute(0, 4, 1, 2, 3)
+            for x in (pred, gt)
+        ]
         spacing = sample['original_spacing']
         monai = dict(
             Dice=100 * compute_dice(*one_hot, include_background=False)[0],
@@ -185,15 +202,16 @@ def test_per_case_csv(tmp_path):
     # a second evaluation never replaces the first file
     metric.process({}, _two_cases())
     metric.evaluate(2)
-    assert (tmp_path / 'csv' / 'per_case_1.csv').read_text() == (
-        tmp_path / 'csv' / 'per_case.csv').read_text()
+    assert (tmp_path / 'csv' /
+            'per_case_1.csv').read_text() == (tmp_path / 'csv' /
+                                              'per_case.csv').read_text()
 
 
 def test_csv_goes_to_the_runner_log_folder(tmp_path):
     log_dir = tmp_path / 'work_dir' / '20250101_000000'
     log_dir.mkdir(parents=True)
-    logger = MMLogger.get_instance(f'volume3d-test-{uuid.uuid4()}',
-                                   log_file=str(log_dir / '20250101_000000.log'))
+    logger = MMLogger.get_instance(
+        f'volume3d-test-{uuid.uuid4()}', log_file=str(log_dir / '20250101_000000.log'))
     _fresh_message_hub(loop_stage='val', iter=1999)
     metric = _metric()
     metric.process({}, _two_cases())
@@ -225,8 +243,10 @@ def test_prediction_written_as_nifti_with_the_original_affine(tmp_path):
     pred = rng.integers(0, 4, size=(6, 7, 5))
     out = tmp_path / 'pred'
     metric = _metric(output_dir=str(out), keep_results=True)
-    metric.process({}, [_sample('case_x', pred, pred, spacing=(0.9, 0.8, 2.5),
-                                affine=affine, as_dict=False)])
+    metric.process({}, [
+        _sample(
+            'case_x', pred, pred, spacing=(0.9, 0.8, 2.5), affine=affine, as_dict=False)
+    ])
     image = nib.load(str(out / 'case_x.nii.gz'))
     assert image.get_data_dtype() == np.uint8
     np.testing.assert_array_equal(np.asarray(image.dataobj), pred)
@@ -253,8 +273,9 @@ def test_format_only_writes_without_labels(tmp_path):
 def test_bad_input_names_the_case(tmp_path):
     pred = np.zeros((4, 4, 4), np.int64)
     metric = _metric()
-    with pytest.raises(ValueError, match=r"case 'c1'.*same shape, got \(4, 4, 4\) "
-                       r'and \(4, 4, 5\)'):
+    with pytest.raises(
+            ValueError, match=r"case 'c1'.*same shape, got \(4, 4, 4\) "
+            r'and \(4, 4, 5\)'):
         metric.process({}, [_sample('c1', pred, np.zeros((4, 4, 5), np.int64))])
     sample = _sample('c2', pred, pred)
     del sample['original_spacing']
@@ -263,11 +284,15 @@ def test_bad_input_names_the_case(tmp_path):
     with pytest.raises(ValueError, match="original_spacing of case 'c3' must be 3"):
         metric.process({}, [_sample('c3', pred, pred, spacing=(1.0, 0.0, 1.0))])
     with pytest.raises(ValueError, match=r"case 'c4'.*pred_sem_seg\['data'\] must be"):
-        metric.process({}, [dict(_sample('c4', pred, pred),
-                                 pred_sem_seg=dict(data=torch.zeros(4, 4)))])
+        metric.process({}, [
+            dict(_sample('c4', pred, pred), pred_sem_seg=dict(data=torch.zeros(4, 4)))
+        ])
     with pytest.raises(ValueError, match=r"case 'c5'.*integer class ids"):
-        metric.process({}, [dict(_sample('c5', pred, pred),
-                                 pred_sem_seg=dict(data=torch.zeros(1, 4, 4, 4)))])
+        metric.process({}, [
+            dict(
+                _sample('c5', pred, pred),
+                pred_sem_seg=dict(data=torch.zeros(1, 4, 4, 4)))
+        ])
     writer = _metric(output_dir=str(tmp_path))
     sample = _sample('c6', pred, pred)
     del sample['original_affine']
@@ -289,9 +314,9 @@ def test_bad_input_names_the_case(tmp_path):
 
 
 def test_argument_checks():
-    with pytest.raises(ValueError, match="empty_convention must be one of"):
+    with pytest.raises(ValueError, match='empty_convention must be one of'):
         Volume3DMetric(empty_convention='strict')
-    with pytest.raises(ValueError, match="hd95_method must be one of"):
+    with pytest.raises(ValueError, match='hd95_method must be one of'):
         Volume3DMetric(hd95_method='max')
     with pytest.raises(ValueError, match='nsd_tolerance must be a finite number'):
         Volume3DMetric(nsd_tolerance=-1)
@@ -302,8 +327,9 @@ def test_argument_checks():
     with pytest.raises(ValueError, match='ignore_index must be an int'):
         Volume3DMetric(ignore_index='255')
     metric = _metric(nsd_tolerance=dict(spleen=1.0, livr=2.0))
-    with pytest.raises(ValueError, match=r"missing \['liver', 'aorta'\], unknown "
-                       r"\['livr'\]"):
+    with pytest.raises(
+            ValueError, match=r"missing \['liver', 'aorta'\], unknown "
+            r"\['livr'\]"):
         metric.organs()
 
 
@@ -325,8 +351,9 @@ BTCV_CLASSES = ('background', 'spleen', 'right kidney', 'left kidney', 'gallblad
                 'left adrenal gland')
 
 
-@pytest.mark.skipif(not (CT_SAMPLE / 'example_seg.nii.gz').is_file(),
-                    reason=f'real CT sample not found in {CT_SAMPLE}')
+@pytest.mark.skipif(
+    not (CT_SAMPLE / 'example_seg.nii.gz').is_file(),
+    reason=f'real CT sample not found in {CT_SAMPLE}')
 @pytest.mark.filterwarnings('ignore::UserWarning', 'ignore::FutureWarning')
 def test_real_ct_label_with_the_liver_shifted_by_one_voxel(tmp_path):
     from monai.metrics import (compute_dice, compute_hausdorff_distance,
@@ -348,8 +375,11 @@ def test_real_ct_label_with_the_liver_shifted_by_one_voxel(tmp_path):
     assert spacing == (3.0, 3.0, 3.0)
     sample = _sample('s0011', pred, gt, spacing=spacing, affine=image.affine)
     metric = METRICS.build(
-        dict(type='Volume3DMetric', nsd_tolerance=3.0, output_dir=str(tmp_path / 'out'),
-             csv_dir=str(tmp_path)))
+        dict(
+            type='Volume3DMetric',
+            nsd_tolerance=3.0,
+            output_dir=str(tmp_path / 'out'),
+            csv_dir=str(tmp_path)))
     metric.dataset_meta = dict(classes=BTCV_CLASSES)
     metric.process({}, [sample])
     result = metric.evaluate(1)
@@ -371,10 +401,12 @@ def test_real_ct_label_with_the_liver_shifted_by_one_voxel(tmp_path):
     # the same numbers from MONAI's functions (HD95 as MONAI defines it), for the
     # liver, the aorta and the absent esophagus (MONAI is slow on all 13 organs)
     checked = (6, 8, 5)
-    one_hot = [torch.stack([torch.as_tensor(x == i) for i in (0, ) + checked])[None]
-               for x in (pred, gt)]
-    monai_metric = METRICS.build(dict(type='Volume3DMetric', nsd_tolerance=1.0,
-                                      hd95_method='monai'))
+    one_hot = [
+        torch.stack([torch.as_tensor(x == i) for i in (0, ) + checked])[None]
+        for x in (pred, gt)
+    ]
+    monai_metric = METRICS.build(
+        dict(type='Volume3DMetric', nsd_tolerance=1.0, hd95_method='monai'))
     monai_metric.dataset_meta = dict(classes=BTCV_CLASSES)
     monai_metric.process({}, [sample])
     ours = monai_metric.results[0]

@@ -99,7 +99,10 @@ def test_strict_convention():
 def test_spacing_file(tmp_path):
     spacing_file = tmp_path / 'spacing.json'
     spacing_file.write_text(
-        json.dumps({'case0001': [1.0, 1.0, 5.0], 'case0002': [2.0, 2.0, 3.0]}))
+        json.dumps({
+            'case0001': [1.0, 1.0, 5.0],
+            'case0002': [2.0, 2.0, 3.0]
+        }))
     samples = _case_slices()
     metric = _metric(spacing_file=str(spacing_file), use_spacing=True)
     metric.process({}, samples)
@@ -121,8 +124,13 @@ def _with_metainfo(sample, spacings):
     and spacing in the metainfo, under a file name no case_pattern would parse."""
     case, rest = sample['img_path'].rsplit('/', 1)[1].split('_slice')
     row, col, between = spacings[case]
-    return dict(sample, img_path=f'/elsewhere/{rest}', case=case,
-                slice_index=int(rest[:3]), spacing=(row, col), slice_spacing=between)
+    return dict(
+        sample,
+        img_path=f'/elsewhere/{rest}',
+        case=case,
+        slice_index=int(rest[:3]),
+        spacing=(row, col),
+        slice_spacing=between)
 
 
 def test_case_index_and_spacing_come_from_the_sample_metainfo():
@@ -153,8 +161,10 @@ def test_case_index_and_spacing_come_from_the_sample_metainfo():
 def test_use_spacing_without_any_spacing_names_the_ways_to_give_it():
     metric = _metric(use_spacing=True)
     metric.process({}, _case_slices())
-    with pytest.raises(ValueError, match="case 'case0001' carries no spacing; use "
-                       'SynapseSliceDataset'):
+    with pytest.raises(
+            ValueError,
+            match="case 'case0001' carries no spacing; use "
+            'SynapseSliceDataset'):
         metric.compute_metrics(metric.results)
 
 
@@ -179,13 +189,13 @@ def test_argument_and_input_checks(tmp_path):
         VolumeMetric(case_pattern=r'(?P<case>.+)_(\d+)')
     with pytest.raises(ValueError, match='spacing_file must be an existing JSON'):
         VolumeMetric(spacing_file=str(tmp_path / 'none.json'), use_spacing=True)
-    with pytest.raises(ValueError, match="empty_convention must be one of"):
+    with pytest.raises(ValueError, match='empty_convention must be one of'):
         VolumeMetric(empty_convention='nnunet')
     metric = _metric()
     empty = np.zeros(SHAPE, np.int64)
     with pytest.raises(ValueError, match="does not match the file name 'case0001_045'"):
-        metric.process({}, [dict(_slice('c', 0, empty, empty),
-                                 img_path='/x/case0001_045.png')])
+        metric.process(
+            {}, [dict(_slice('c', 0, empty, empty), img_path='/x/case0001_045.png')])
     metric.process({}, [_slice('case0001', 0, empty, empty)] * 2)
     with pytest.raises(ValueError, match=r'slice indices \[0\] more than once'):
         metric.compute_metrics(metric.results)
@@ -196,8 +206,9 @@ def test_gaps_in_slice_indices_are_stacked_without_filling():
     organ = empty.copy()
     organ[2, 2] = 1
     metric = _metric()
-    metric.process({}, [_slice('case0004', 7, organ, empty),
-                        _slice('case0004', 2, empty, organ)])
+    metric.process(
+        {}, [_slice('case0004', 7, organ, empty),
+             _slice('case0004', 2, empty, organ)])
     result = metric.compute_metrics(metric.results)
     assert result['HD95.aorta'] == pytest.approx(1.0)  # adjacent in the volume
 

@@ -12,7 +12,8 @@ def test_volume_data_holds_4d_fields_of_one_spatial_shape():
     assert volume.shape == (4, 5, 6)
     with pytest.raises(ValueError, match=r"'extra' must have the spatial shape"):
         volume.extra = torch.zeros(1, 4, 5, 7)
-    with pytest.raises(ValueError, match=r'\(C, D, H, W\) volume, got shape \(4, 5, 6\)'):
+    with pytest.raises(
+            ValueError, match=r'\(C, D, H, W\) volume, got shape \(4, 5, 6\)'):
         VolumeData(data=torch.zeros(4, 5, 6))
     with pytest.raises(TypeError, match='tensor or an array'):
         VolumeData(data=[1, 2])

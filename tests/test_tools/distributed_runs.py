@@ -1,6 +1,7 @@
 """Tiny distributed runs for the multi-process tests and the exit measurement: a
 32 px U-Net config whose runs record each rank's loss per iteration, and helpers
 that run ``tools/dist_train.sh`` (torchrun) or ``tools/train.py`` on it."""
+import atexit
 import json
 import os
 import os.path as osp
@@ -9,12 +10,10 @@ import subprocess
 import sys
 from typing import Dict, List, Sequence
 
-import atexit
-
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
-
 from mmseg.registry import HOOKS, RUNNERS
+
 from mmseg_fusion.engine import CPUDistributedRunner, end_process_group
 from tests.tiny_run import CONFIG_TEMPLATE, write_tiny_data
 
@@ -38,8 +37,9 @@ class LossRecorderHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         path = osp.join(runner.work_dir, f'losses_rank{get_rank()}.jsonl')
         with open(path, 'a') as file:
-            file.write(json.dumps(dict(iter=runner.iter + 1,
-                                       loss=float(outputs['loss']))) + '\n')
+            file.write(
+                json.dumps(dict(iter=runner.iter + 1, loss=float(outputs['loss']))) +
+                '\n')
 
 
 @RUNNERS.register_module()
@@ -80,25 +80,43 @@ def free_port() -> int:
 def tool_env(port: int) -> dict:
     """Environment of a tool run: the repository importable, one intra-op thread per
     process, the torchrun port."""
-    return dict(os.environ, PYTHONPATH=REPO, PYTHON=sys.executable,
-                OMP_NUM_THREADS='1', PORT=str(port))
+    return dict(
+        os.environ,
+        PYTHONPATH=REPO,
+        PYTHON=sys.executable,
+        OMP_NUM_THREADS='1',
+        PORT=str(port))
 
 
-def run(args: Sequence[str], port: int,
+def run(args: Sequence[str],
+        port: int,
         timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a command from the repository root, capturing its output."""
-    return subprocess.run(list(args), cwd=REPO, env=tool_env(port), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        list(args),
+        cwd=REPO,
+        env=tool_env(port),
+        capture_output=True,
+        text=True,
+        timeout=timeout)
 
 
-def dist_train(config: str, work_dir: str, port: int, batch_per_process: int,
-               processes: int = 2, options: Sequence[str] = ()
-               ) -> subprocess.CompletedProcess:
+Completed = subprocess.CompletedProcess
+
+
+def dist_train(config: str,
+               work_dir: str,
+               port: int,
+               batch_per_process: int,
+               processes: int = 2,
+               options: Sequence[str] = ()) -> Completed:
     """``tools/dist_train.sh CONFIG N`` with ``batch_per_process`` images per rank
     and more ``--cfg-options``."""
-    return run(['bash', 'tools/dist_train.sh', config, str(processes), '--work-dir',
-                work_dir, '--cfg-options',
-                f'train_dataloader.batch_size={batch_per_process}', *options], port)
+    return run([
+        'bash', 'tools/dist_train.sh', config,
+        str(processes), '--work-dir', work_dir, '--cfg-options',
+        f'train_dataloader.batch_size={batch_per_process}', *options
+    ], port)
 
 
 def losses(work_dir: str) -> Dict[int, List[float]]:

@@ -32,11 +32,14 @@ def parse_args(argv=None):
     parser.add_argument('--runs', type=int, default=50, help='number of runs')
     parser.add_argument('--out', required=True, help='folder for the runs (new)')
     parser.add_argument('--processes', type=int, default=2)
-    parser.add_argument('--control', action='store_true',
-                        help='no teardown at exit (the control)')
+    parser.add_argument(
+        '--control', action='store_true', help='no teardown at exit (the control)')
     parser.add_argument('--norm', choices=['GN', 'BN'], default='GN')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='more key=value overrides for every run')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='more key=value overrides for every run')
     return parser.parse_args(argv)
 
 
@@ -51,24 +54,38 @@ def main(argv=None) -> dict:
     failed, seconds = [], []
     for k in range(1, args.runs + 1):
         start = time.monotonic()
-        result = dist_train(config, osp.join(args.out, f'work_{k}'), free_port(),
-                            batch_per_process=1, processes=args.processes,
-                            options=args.cfg_options +
-                            (['runner_type=RunnerWithoutTeardown']
-                             if args.control else []))
+        result = dist_train(
+            config,
+            osp.join(args.out, f'work_{k}'),
+            free_port(),
+            batch_per_process=1,
+            processes=args.processes,
+            options=args.cfg_options +
+            (['runner_type=RunnerWithoutTeardown'] if args.control else []))
         seconds.append(time.monotonic() - start)
         output = result.stdout + result.stderr
         if result.returncode != 0 or ABORT_SIGNS.search(output):
             with open(osp.join(args.out, f'run_{k}.log'), 'w') as file:
                 file.write(output)
-            failed.append(dict(run=k, returncode=result.returncode,
-                               sign=(ABORT_SIGNS.search(output) or [''])[0]))
-        print(f'run {k}/{args.runs}: rc={result.returncode} '
-              f'{seconds[-1]:.0f} s, aborts so far {len(failed)}', flush=True)
-    summary = dict(runs=args.runs, processes=args.processes, control=args.control,
-                   norm=args.norm, cfg_options=args.cfg_options, aborts=len(failed),
-                   failed=failed, mean_seconds=sum(seconds) / len(seconds),
-                   load_average=os.getloadavg())
+            failed.append(
+                dict(
+                    run=k,
+                    returncode=result.returncode,
+                    sign=(ABORT_SIGNS.search(output) or [''])[0]))
+        print(
+            f'run {k}/{args.runs}: rc={result.returncode} '
+            f'{seconds[-1]:.0f} s, aborts so far {len(failed)}',
+            flush=True)
+    summary = dict(
+        runs=args.runs,
+        processes=args.processes,
+        control=args.control,
+        norm=args.norm,
+        cfg_options=args.cfg_options,
+        aborts=len(failed),
+        failed=failed,
+        mean_seconds=sum(seconds) / len(seconds),
+        load_average=os.getloadavg())
     with open(osp.join(args.out, 'summary.json'), 'w') as file:
         json.dump(summary, file, indent=1)
     print(json.dumps(summary))

@@ -23,8 +23,20 @@ needs_ct = pytest.mark.skipif(
 converter = load_script('tools/dataset_converters/amos.py')
 
 # TotalSegmentator v2 id -> AMOS id for the organs both label (sample README ids).
-TOTALSEG_TO_AMOS = {1: 1, 2: 2, 3: 3, 4: 4, 15: 5, 5: 6, 6: 7, 52: 8, 63: 9, 7: 10,
-                    8: 11, 9: 12}
+TOTALSEG_TO_AMOS = {
+    1: 1,
+    2: 2,
+    3: 3,
+    4: 4,
+    15: 5,
+    5: 6,
+    6: 7,
+    52: 8,
+    63: 9,
+    7: 10,
+    8: 11,
+    9: 12
+}
 CT_TRAIN = ('amos_0001', 'amos_0004', 'amos_0010', 'amos_0015')
 MRI_TRAIN = ('amos_0507', )
 CT_VAL, MRI_VAL = ('amos_0008', ), ('amos_0520', )
@@ -32,8 +44,10 @@ CT_TEST, MRI_TEST = ('amos_0002', ), ('amos_0540', )
 
 
 def _snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob('*')) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob('*')) if p.is_file()
+    }
 
 
 def _amos_label() -> np.ndarray:
@@ -52,34 +66,49 @@ def build_amos(root: Path, label: np.ndarray = None) -> Path:
     label_file = root / 'label.nii.gz'
     header = ct.header.copy()
     header.set_data_dtype(np.uint8)
-    nib.save(nib.Nifti1Image(_amos_label() if label is None else label, None, header),
-             label_file)
+    nib.save(
+        nib.Nifti1Image(_amos_label() if label is None else label, None, header),
+        label_file)
     training, validation, test = [], [], []
-    for cases, images, labels, listed in (
-            (CT_TRAIN + MRI_TRAIN, 'imagesTr', 'labelsTr', training),
-            (CT_VAL + MRI_VAL, 'imagesVa', 'labelsVa', validation)):
+    for cases, images, labels, listed in ((CT_TRAIN + MRI_TRAIN, 'imagesTr', 'labelsTr',
+                                           training), (CT_VAL + MRI_VAL, 'imagesVa',
+                                                       'labelsVa', validation)):
         for case in cases:
             (root / images / f'{case}.nii.gz').symlink_to(CT_SAMPLE /
                                                           'example_ct_sm.nii.gz')
             (root / labels / f'{case}.nii.gz').symlink_to(label_file)
-            listed.append(dict(image=f'./{images}/{case}.nii.gz',
-                               label=f'./{labels}/{case}.nii.gz'))
+            listed.append(
+                dict(
+                    image=f'./{images}/{case}.nii.gz',
+                    label=f'./{labels}/{case}.nii.gz'))
     for case in CT_TEST + MRI_TEST:
         (root / 'imagesTs' / f'{case}.nii.gz').symlink_to(CT_SAMPLE /
                                                           'example_ct_sm.nii.gz')
     # AMOS releases list test cases as dicts or as plain paths: one of each.
-    test = [dict(image=f'./imagesTs/{CT_TEST[0]}.nii.gz'),
-            f'./imagesTs/{MRI_TEST[0]}.nii.gz']
-    content = dict(name='AMOS', description='fake', licence='CC-BY-SA 4.0',
-                   release='1.0', labels={str(i): n for i, n in enumerate(
-                       ['background', 'spleen', 'right kidney', 'left kidney',
-                        'gall bladder', 'esophagus', 'liver', 'stomach', 'arota',
-                        'postcava', 'pancreas', 'right adrenal gland',
-                        'left adrenal gland', 'duodenum', 'bladder',
-                        'prostate/uterus'])},
-                   numTraining=len(training), numValidation=len(validation),
-                   numTest=len(test), training=training, validation=validation,
-                   test=test)
+    test = [
+        dict(image=f'./imagesTs/{CT_TEST[0]}.nii.gz'),
+        f'./imagesTs/{MRI_TEST[0]}.nii.gz'
+    ]
+    content = dict(
+        name='AMOS',
+        description='fake',
+        licence='CC-BY-SA 4.0',
+        release='1.0',
+        labels={
+            str(i): n
+            for i, n in enumerate([
+                'background', 'spleen', 'right kidney', 'left kidney', 'gall bladder',
+                'esophagus', 'liver', 'stomach', 'arota', 'postcava', 'pancreas',
+                'right adrenal gland', 'left adrenal gland', 'duodenum', 'bladder',
+                'prostate/uterus'
+            ])
+        },
+        numTraining=len(training),
+        numValidation=len(validation),
+        numTest=len(test),
+        training=training,
+        validation=validation,
+        test=test)
     (root / 'dataset.json').write_text(json.dumps(content, indent=1))
     return root
 
@@ -98,8 +127,10 @@ def amos_out(amos_root, tmp_path_factory) -> Path:
 
 @needs_ct
 def test_ct_only_by_default(amos_out):
-    names = {folder: sorted(p.name[:-7] for p in (amos_out / folder).iterdir())
-             for folder in ('imagesTr', 'labelsTr', 'imagesTs')}
+    names = {
+        folder: sorted(p.name[:-7] for p in (amos_out / folder).iterdir())
+        for folder in ('imagesTr', 'labelsTr', 'imagesTs')
+    }
     assert names['imagesTr'] == names['labelsTr'] == sorted(CT_TRAIN + CT_VAL)
     assert names['imagesTs'] == list(CT_TEST)
     for mri in MRI_TRAIN + MRI_VAL + MRI_TEST:
@@ -144,15 +175,18 @@ def test_val_draw_follows_the_seed(amos_root, tmp_path):
     drawn = set()
     for seed in range(6):
         out = tmp_path / f'seed{seed}'
-        converter.main([str(amos_root), '-o', str(out), '--val-ratio', '0.25',
-                        '--seed', str(seed), '--no-unlabelled'])
+        converter.main([
+            str(amos_root), '-o',
+            str(out), '--val-ratio', '0.25', '--seed',
+            str(seed), '--no-unlabelled'
+        ])
         content = json.loads((out / 'dataset.json').read_text())
         assert content['seed'] == seed and content['unlabelled'] == []
         assert not (out / 'imagesTs').exists()
         drawn.add(tuple(content['splits']['val']))
     assert len(drawn) > 1
-    assert converter.hold_out(list(CT_TRAIN), 0.25, 3) == converter.hold_out(
-        list(CT_TRAIN), 0.25, 3)
+    assert converter.hold_out(list(CT_TRAIN), 0.25,
+                              3) == converter.hold_out(list(CT_TRAIN), 0.25, 3)
     assert converter.hold_out(list(CT_TRAIN), 0.0, 3) == (sorted(CT_TRAIN), [])
 
 
@@ -163,8 +197,9 @@ def test_val_draw_follows_the_seed(amos_root, tmp_path):
 ])
 def test_modality_choice(amos_root, tmp_path, modality, train, test, unlabelled):
     out = tmp_path / modality
-    converter.main([str(amos_root), '-o', str(out), '--modality', modality,
-                    '--val-ratio', '0'])
+    converter.main(
+        [str(amos_root), '-o',
+         str(out), '--modality', modality, '--val-ratio', '0'])
     content = json.loads((out / 'dataset.json').read_text())
     assert content['protocol'] == modality
     assert content['splits'] == dict(train=sorted(train), val=[], test=sorted(test))
@@ -195,8 +230,8 @@ def test_bad_arguments(tmp_path, capsys, args, message):
 @needs_ct
 def test_folder_without_dataset_json(amos_root, tmp_path, monkeypatch):
     for pointed, hint in ((amos_root / 'imagesTr', f'pass {amos_root}'),
-                          (amos_root.parent, f'pass {amos_root}'),
-                          (tmp_path, 'see --help')):
+                          (amos_root.parent, f'pass {amos_root}'), (tmp_path,
+                                                                    'see --help')):
         with pytest.raises(FileNotFoundError) as error:
             converter.main([str(pointed), '-o', str(tmp_path / 'out')])
         message = str(error.value)
@@ -213,8 +248,8 @@ def test_folder_without_dataset_json(amos_root, tmp_path, monkeypatch):
 
 def test_dataset_json_without_the_keys(tmp_path):
     (tmp_path / 'dataset.json').write_text(json.dumps(dict(name='AMOS', labels={})))
-    with pytest.raises(ValueError,
-                       match=r"lacks the keys \['training', 'validation'\]"):
+    with pytest.raises(
+            ValueError, match=r"lacks the keys \['training', 'validation'\]"):
         converter.main([str(tmp_path), '-o', str(tmp_path / 'out')])
 
 
@@ -222,8 +257,9 @@ def test_dataset_json_without_the_keys(tmp_path):
 def test_listed_file_missing(tmp_path):
     root = build_amos(tmp_path / 'amos22')
     (root / 'labelsVa' / 'amos_0008.nii.gz').unlink()
-    with pytest.raises(FileNotFoundError,
-                       match=r'labelsVa/amos_0008\.nii\.gz is listed in .*validation'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'labelsVa/amos_0008\.nii\.gz is listed in .*validation'):
         converter.main([str(root), '-o', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
 
@@ -273,8 +309,9 @@ def test_float_label_near_the_grid_is_rewritten_on_the_image_grid(tmp_path):
     assert np.array_equal(label.affine, ct.affine)
     np.testing.assert_array_equal(np.asanyarray(label.dataobj), _amos_label())
     with pytest.raises(ValueError, match='different affines'):
-        converter.main([str(root), '-o', str(tmp_path / 'strict'), '--affine-atol',
-                        '1e-5'])
+        converter.main(
+            [str(root), '-o',
+             str(tmp_path / 'strict'), '--affine-atol', '1e-5'])
 
 
 @needs_ct
@@ -303,9 +340,10 @@ def test_output_loads_in_amos_dataset(amos_out):
     writes (the official validation cases as its test split)."""
     from mmseg.registry import DATASETS
     for split, cases in (('test', list(CT_VAL)), ('train', None), ('val', None)):
-        dataset = DATASETS.build(dict(type='AMOSDataset', data_root=str(amos_out),
-                                      split=split))
+        dataset = DATASETS.build(
+            dict(type='AMOSDataset', data_root=str(amos_out), split=split))
         ids = [info['case_id'] for info in dataset.load_data_list()]
-        assert ids == (cases or json.loads(
-            (amos_out / 'dataset.json').read_text())['splits'][split])
+        assert ids == (
+            cases or json.loads(
+                (amos_out / 'dataset.json').read_text())['splits'][split])
         assert len(dataset.metainfo['classes']) == 16

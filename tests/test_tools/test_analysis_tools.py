@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
-
 from mmseg.registry import MODELS
+
 from tests.scripts import load_script
 from tests.tiny_run import write_tiny_run
 
@@ -29,9 +29,11 @@ def tool():
 
 def table_rows(text: str):
     """The body rows of the markdown table in ``text``, as lists of cell strings."""
-    rows = [line.strip('|').split('|') for line in text.splitlines()
-            if line.startswith('| ') and not line.startswith('| Block')
-            and not line.startswith('| run ')]
+    rows = [
+        line.strip('|').split('|') for line in text.splitlines()
+        if line.startswith('| ') and not line.startswith('| Block')
+        and not line.startswith('| run ')
+    ]
     return [[cell.strip() for cell in row] for row in rows]
 
 
@@ -47,8 +49,9 @@ def test_benchmark_blocks_table(tool, tmp_path, capsys):
     benchmark_blocks = tool('benchmark_blocks')
     out = tmp_path / 'blocks.md'
     text = benchmark_blocks.main([
-        '--blocks', 'SAFM', 'GatedFusion', '--repeat', '1', '--warmup', '0',
-        '--scale', '0.125', '--batch-size', '1', '--out', str(out)
+        '--blocks', 'SAFM', 'GatedFusion', '--repeat', '1', '--warmup', '0', '--scale',
+        '0.125', '--batch-size', '1', '--out',
+        str(out)
     ])
     assert capsys.readouterr().out == text == out.read_text()
 
@@ -79,8 +82,10 @@ def test_benchmark_blocks_settings_build_run_and_trace(tool):
     benchmark_blocks = tool('benchmark_blocks')
     for row in benchmark_blocks.BLOCKS:
         block = MODELS.build(row['cfg']).eval()
-        inputs = [benchmark_blocks.make_inputs(s, 1, 0.05, torch.device('cpu'))
-                  for s in row['inputs']]
+        inputs = [
+            benchmark_blocks.make_inputs(s, 1, 0.05, torch.device('cpu'))
+            for s in row['inputs']
+        ]
         with torch.no_grad():
             block(*inputs)
         assert benchmark_blocks.count_flops(block, inputs) > 0, row['name']
@@ -117,8 +122,10 @@ def test_benchmark_tiny_config(tool, tmp_path, capsys):
     checkpoint = str(tmp_path / 'weights.pth')
     model = MODELS.build(Config.fromfile(config).model)
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
-    benchmark.main([config, '--checkpoint', checkpoint, '--repeat', '1', '--warmup',
-                    '0', '--batch-size', '2', '--shape', '24'])
+    benchmark.main([
+        config, '--checkpoint', checkpoint, '--repeat', '1', '--warmup', '0',
+        '--batch-size', '2', '--shape', '24'
+    ])
     output = capsys.readouterr().out
     assert f'Weights: {checkpoint}' in output
     assert '2 random image(s) of 24x24' in output
@@ -146,11 +153,12 @@ def test_analyze_logs_plot_and_summary(tool, tmp_path, capsys):
         dict(mDice=68.0, mIoU=56.0, step=6),
     ])
     out = tmp_path / 'curves.png'
-    curves = analyze_logs.main([str(work_dir), '--keys', 'loss', 'mDice', 'lr',
-                                '--out', str(out), '--summary', '--legend', 'unet'])
+    curves = analyze_logs.main([
+        str(work_dir), '--keys', 'loss', 'mDice', 'lr', '--out',
+        str(out), '--summary', '--legend', 'unet'
+    ])
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    assert curves['unet']['loss'] == [(1, 0.9), (2, 0.5), (3, 0.7), (4, 0.3),
-                                      (5, 0.4)]
+    assert curves['unet']['loss'] == [(1, 0.9), (2, 0.5), (3, 0.7), (4, 0.3), (5, 0.4)]
 
     rows = {r[1]: r for r in table_rows(capsys.readouterr().out)}
     # loss: lowest 0.3 at step 4; mDice: highest 70.25 at step 4 (last is 68).
@@ -174,8 +182,12 @@ def test_analyze_logs_unknown_key(tool, tmp_path):
 ])
 def test_user_errors_are_one_line(args, message):
     repo = osp.dirname(osp.dirname(TOOLS))
-    result = subprocess.run([sys.executable, osp.join(TOOLS, args[0]), *args[1:]],
-                            cwd=repo, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, osp.join(TOOLS, args[0]), *args[1:]],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(message)

@@ -170,7 +170,10 @@ def _assert_names(message: str, texts: List[str]) -> None:
 
 
 # --------------------------------------------------------------- polyp converters
-def _source_pairs(root: Path, image_dir: str, mask_dir: str, image_suffix: str = '',
+def _source_pairs(root: Path,
+                  image_dir: str,
+                  mask_dir: str,
+                  image_suffix: str = '',
                   mask_suffix: str = '') -> Dict[str, Tuple[Path, Path]]:
     pairs = {}
     for index, name in enumerate(NAMES):
@@ -213,8 +216,9 @@ def _converted(out: Path, splits, name: str) -> Optional[Tuple[np.ndarray, ...]]
         img = out / 'img_dir' / split / f'{name}.png'
         if img.exists():
             return (cv2.imread(str(img), cv2.IMREAD_UNCHANGED),
-                    cv2.imread(str(out / 'ann_dir' / split / f'{name}.png'),
-                               cv2.IMREAD_UNCHANGED))
+                    cv2.imread(
+                        str(out / 'ann_dir' / split / f'{name}.png'),
+                        cv2.IMREAD_UNCHANGED))
     return None
 
 
@@ -276,8 +280,10 @@ def test_truncated_jpeg_is_refused(tmp_path):
     _truncate(jpeg)
     assert cv2.imread(str(jpeg)) is not None  # what the check is for
     main = load_script('tools/dataset_converters/kvasir_seg.py').main
-    with pytest.raises(ValueError, match=f'{re.escape(str(jpeg))} is damaged .*'
-                       'truncated.*expected a complete image'):
+    with pytest.raises(
+            ValueError,
+            match=f'{re.escape(str(jpeg))} is damaged .*'
+            'truncated.*expected a complete image'):
         main([*args, '-o', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
 
@@ -299,9 +305,9 @@ def test_real_clinicdb_masks_pass_the_binary_check(tmp_path):
 def _polyp_layout(root: Path) -> Tuple[Dict[str, Tuple[Path, Path]], dict]:
     pairs = {}
     for index, name in enumerate(NAMES):
-        pairs[name] = (
-            _write(root / 'img_dir' / 'train' / f'{name}.png', _image(index)),
-            _write(root / 'ann_dir' / 'train' / f'{name}.png', _mask(1)))
+        pairs[name] = (_write(root / 'img_dir' / 'train' / f'{name}.png',
+                              _image(index)),
+                       _write(root / 'ann_dir' / 'train' / f'{name}.png', _mask(1)))
     return pairs, dict(type='PolypDataset')
 
 
@@ -324,11 +330,17 @@ NOT_FOR_DATASETS = ('16-bit mask', '0/1 mask')
 
 def _build_slices(root: Path, dataset: dict):
     with DefaultScope.overwrite_default_scope('mmseg'):
-        return DATASETS.build(dict(
-            dataset, data_root=str(root),
-            data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-            pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                      dict(type='PackSegInputs')]))
+        return DATASETS.build(
+            dict(
+                dataset,
+                data_root=str(root),
+                data_prefix=dict(
+                    img_path='img_dir/train', seg_map_path='ann_dir/train'),
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='LoadAnnotations'),
+                    dict(type='PackSegInputs')
+                ]))
 
 
 @pytest.mark.parametrize('case', [c for c in CASES_2D if c not in NOT_FOR_DATASETS])
@@ -474,18 +486,28 @@ def _amos_source(root: Path) -> Tuple[Tuple[Path, Path], List[str]]:
     for number in CASE_NUMBERS:
         image = _save(root / 'imagesTr' / f'amos_{number:04d}.nii.gz', _volume(number))
         _save(root / 'labelsTr' / f'amos_{number:04d}.nii.gz', _labels())
-        training.append(dict(image=f'./imagesTr/{image.name}',
-                             label=f'./labelsTr/{image.name}'))
-    content = dict(name='AMOS', labels={str(i): n for i, n in enumerate(AMOS_CLASSES)},
-                   training=training, validation=[], test=[])
+        training.append(
+            dict(image=f'./imagesTr/{image.name}', label=f'./labelsTr/{image.name}'))
+    content = dict(
+        name='AMOS',
+        labels={
+            str(i): n
+            for i, n in enumerate(AMOS_CLASSES)
+        },
+        training=training,
+        validation=[],
+        test=[])
     (root / 'dataset.json').write_text(json.dumps(content))
     bad = (root / 'imagesTr' / 'amos_0002.nii.gz',
            root / 'labelsTr' / 'amos_0002.nii.gz')
     return bad, [str(root), '--val-ratio', '0']
 
 
-VOLUME_CONVERTERS = {'btcv': _btcv_source, 'amos': _amos_source,
-                     'synapse': _synapse_source}
+VOLUME_CONVERTERS = {
+    'btcv': _btcv_source,
+    'amos': _amos_source,
+    'synapse': _synapse_source
+}
 
 
 @pytest.mark.parametrize('case', list(CASES_3D))
@@ -536,9 +558,14 @@ def _volume_layout(root: Path, classes) -> Tuple[Path, Path]:
     for case in cases:
         _save(root / 'imagesTr' / f'{case}.nii.gz', _volume(int(case[-1])))
         _save(root / 'labelsTr' / f'{case}.nii.gz', _labels())
-    content = dict(name='test', protocol='holdout',
-                   labels={str(i): n for i, n in enumerate(classes)},
-                   splits=dict(train=cases, val=[], test=[]))
+    content = dict(
+        name='test',
+        protocol='holdout',
+        labels={
+            str(i): n
+            for i, n in enumerate(classes)
+        },
+        splits=dict(train=cases, val=[], test=[]))
     (root / 'dataset.json').write_text(json.dumps(content))
     return (root / 'imagesTr' / 'case0002.nii.gz',
             root / 'labelsTr' / 'case0002.nii.gz')
@@ -552,8 +579,10 @@ def test_volume_dataset(dataset_type, case, tmp_path):
     outcome, detail = CASES_3D[case](img, label)
     if case == 'label ids out of range':
         detail = ['{label}', '[99]', f'0..{len(VOLUME_DATASETS[dataset_type]) - 1}']
-    config = dict(type=dataset_type, data_root=str(root),
-                  pipeline=[dict(type='LoadVolumeFromFile')])
+    config = dict(
+        type=dataset_type,
+        data_root=str(root),
+        pipeline=[dict(type='LoadVolumeFromFile')])
     with DefaultScope.overwrite_default_scope('mmseg'):
         if outcome == 'error':
             with pytest.raises((ValueError, FileNotFoundError)) as error:

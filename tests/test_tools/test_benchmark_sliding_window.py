@@ -17,14 +17,17 @@ def rows(text):
 def test_benchmark_table_and_json(tmp_path, capsys):
     benchmark = load_script(SCRIPT)
     out = tmp_path / 'result.json'
-    text = benchmark.main(['--model', 'unet', '--shape', '20', '16', '17', '--patch',
-                           '16', '16', '16', '--repeat', '1', '--warmup', '0',
-                           '--no-memory', '--json', str(out)])
+    text = benchmark.main([
+        '--model', 'unet', '--shape', '20', '16', '17', '--patch', '16', '16', '16',
+        '--repeat', '1', '--warmup', '0', '--no-memory', '--json',
+        str(out)
+    ])
     assert capsys.readouterr().out.endswith(text)  # after the progress log lines
     table = rows(text)
     assert [r[0].split(':')[0] for r in table] == [
         'ours', 'MONAI sliding_window_inference (direct)',
-        'whole volume, one forward (padded to the stride)']
+        'whole volume, one forward (padded to the stride)'
+    ]
     assert float(table[0][4]) == 0.0  # same logits as MONAI called directly
     assert [r[3] for r in table] == ['n/a'] * 3
     result = json.loads(out.read_text())

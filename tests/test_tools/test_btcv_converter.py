@@ -26,8 +26,10 @@ needs_ct = pytest.mark.skipif(
 converter = load_script('tools/dataset_converters/btcv.py')
 
 # BTCV id -> the TotalSegmentator id it must come from (the sample README's map).
-BTCV_FROM_TS = {int(b): int(t) for t, b in
-                (pair.split(':') for pair in TOTALSEG_TO_BTCV.split(','))}
+BTCV_FROM_TS = {
+    int(b): int(t)
+    for t, b in (pair.split(':') for pair in TOTALSEG_TO_BTCV.split(','))
+}
 ALL_30 = [f'case{n:04d}' for n in (*range(1, 11), *range(21, 41))]
 
 
@@ -40,11 +42,16 @@ def _labels(path: Path) -> np.ndarray:
 
 
 def _snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob('*')) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob('*')) if p.is_file()
+    }
 
 
-def _small_case(folder: Path, name: str, shape=(6, 5, 4), affine=None,
+def _small_case(folder: Path,
+                name: str,
+                shape=(6, 5, 4),
+                affine=None,
                 labels=None) -> tuple:
     """A tiny image/label pair (BTCV ids) written under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,9 +131,9 @@ def test_help_describes_the_layouts(capsys):
         converter.main(['--help'])
     text = capsys.readouterr().out
     for expected in ('RawData/Training/img/img0001.nii.gz',
-                     'RawData/Training/label/label0001.nii.gz',
-                     'RawData/Testing/img', 'labelsTr/case0001.nii.gz', 'dataset.json',
-                     'swinunetr', 'transunet', 'cv5', 'holdout', 'unassigned'):
+                     'RawData/Training/label/label0001.nii.gz', 'RawData/Testing/img',
+                     'labelsTr/case0001.nii.gz', 'dataset.json', 'swinunetr',
+                     'transunet', 'cv5', 'holdout', 'unassigned'):
         assert expected in text, expected
 
 
@@ -150,8 +157,11 @@ def test_bad_arguments(tmp_path, capsys, args, message):
 @pytest.fixture(scope='module')
 def sample_raw(tmp_path_factory) -> Path:
     """The TotalSegmentator slab as Training cases 1 and 2 and Testing case 61."""
-    root = write_btcv_layout(tmp_path_factory.mktemp('raw'),
-                             {1: _sample(), 2: _sample()})
+    root = write_btcv_layout(
+        tmp_path_factory.mktemp('raw'), {
+            1: _sample(),
+            2: _sample()
+        })
     testing = root / 'RawData' / 'Testing' / 'img'
     testing.mkdir(parents=True)
     os.symlink(_sample()[0], testing / 'img0061.nii.gz')
@@ -161,18 +171,23 @@ def sample_raw(tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def sample_out(sample_raw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp('btcv') / 'out'
-    converter.main([str(sample_raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
-                    '--protocol', 'holdout', '--seed', '1'])
+    converter.main([
+        str(sample_raw), '-o',
+        str(out), '--label-map', TOTALSEG_TO_BTCV, '--protocol', 'holdout', '--seed',
+        '1'
+    ])
     return out
 
 
 @needs_ct
 def test_layout_and_dataset_json(sample_raw, sample_out):
     assert sorted(p.name for p in sample_out.iterdir()) == [
-        'dataset.json', 'imagesTr', 'imagesTs', 'labelsTr']
+        'dataset.json', 'imagesTr', 'imagesTs', 'labelsTr'
+    ]
     for folder in ('imagesTr', 'labelsTr'):
         assert sorted(p.name for p in (sample_out / folder).iterdir()) == [
-            'case0001.nii.gz', 'case0002.nii.gz']
+            'case0001.nii.gz', 'case0002.nii.gz'
+        ]
     assert [p.name for p in (sample_out / 'imagesTs').iterdir()] == ['case0061.nii.gz']
     content = json.loads((sample_out / 'dataset.json').read_text())
     assert content['name'] == 'BTCV' and content['protocol'] == 'holdout'
@@ -221,15 +236,18 @@ def test_labels_are_mapped_as_the_readme_says(sample_out):
     for btcv_id in (1, 2, 3, 6, 7, 8, 11):  # present in the slab
         assert (labels == btcv_id).sum() == (raw == BTCV_FROM_TS[btcv_id]).sum() > 0
     assert (labels == 5).sum() == 0  # the esophagus is not in the slab
-    assert (labels == 0).sum() == np.isin(raw, list(BTCV_FROM_TS.values()),
-                                          invert=True).sum()
+    assert (labels == 0).sum() == np.isin(
+        raw, list(BTCV_FROM_TS.values()), invert=True).sum()
 
 
 @needs_ct
 def test_transunet_protocol_relabels_to_the_8_synapse_organs(sample_raw, tmp_path):
     out = tmp_path / 'transunet'
-    converter.main([str(sample_raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
-                    '--protocol', 'transunet', '--no-unlabelled'])
+    converter.main([
+        str(sample_raw), '-o',
+        str(out), '--label-map', TOTALSEG_TO_BTCV, '--protocol', 'transunet',
+        '--no-unlabelled'
+    ])
     content = json.loads((out / 'dataset.json').read_text())
     assert content['labels'] == {str(i): n for i, n in enumerate(SYNAPSE_CLASSES)}
     assert content['splits'] == dict(train=[], val=[], test=['case0001', 'case0002'])
@@ -250,8 +268,10 @@ def test_transunet_protocol_relabels_to_the_8_synapse_organs(sample_raw, tmp_pat
 def test_cv5_records_folds_and_seed(tmp_path):
     raw = write_btcv_layout(tmp_path / 'raw', {n: _sample() for n in range(1, 7)})
     out = tmp_path / 'out'
-    converter.main([str(raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
-                    '--protocol', 'cv5', '--seed', '7'])
+    converter.main([
+        str(raw), '-o',
+        str(out), '--label-map', TOTALSEG_TO_BTCV, '--protocol', 'cv5', '--seed', '7'
+    ])
     content = json.loads((out / 'dataset.json').read_text())
     cases = [f'case{n:04d}' for n in range(1, 7)]
     assert content['seed'] == 7 and content['splits']['train'] == cases
@@ -262,8 +282,11 @@ def test_cv5_records_folds_and_seed(tmp_path):
 @needs_ct
 def test_refuses_non_empty_output_unless_force(sample_raw, sample_out, tmp_path):
     out = tmp_path / 'out'
-    args = [str(sample_raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
-            '--protocol', 'holdout', '--seed', '1']
+    args = [
+        str(sample_raw), '-o',
+        str(out), '--label-map', TOTALSEG_TO_BTCV, '--protocol', 'holdout', '--seed',
+        '1'
+    ]
     converter.main(args)
     stale = out / 'imagesTr' / 'case0099.nii.gz'
     stale.write_bytes(b'')
@@ -276,8 +299,8 @@ def test_refuses_non_empty_output_unless_force(sample_raw, sample_out, tmp_path)
     assert not stale.exists() and (out / 'notes.txt').read_text() == 'kept'
     del before['notes.txt'], before['imagesTr/case0099.nii.gz']
     assert {k: v for k, v in _snapshot(out).items() if k != 'notes.txt'} == before
-    assert _snapshot(out)['labelsTr/case0001.nii.gz'] == _snapshot(sample_out)[
-        'labelsTr/case0001.nii.gz']
+    assert _snapshot(out)['labelsTr/case0001.nii.gz'] == _snapshot(
+        sample_out)['labelsTr/case0001.nii.gz']
 
 
 # --- bad input ----------------------------------------------------------------------
@@ -303,8 +326,10 @@ def test_wrong_layout_is_named(sample_raw, where, hint):
 
 def test_wrong_layout_cli_exits_with_one_line(tmp_path, monkeypatch, capsys):
     """As a script: status 1 and one ``error:`` line, no traceback (run_cli)."""
-    monkeypatch.setattr(sys, 'argv', [str(SCRIPT), str(tmp_path), '-o',
-                                      str(tmp_path / 'out')])
+    monkeypatch.setattr(
+        sys, 'argv',
+        [str(SCRIPT), str(tmp_path), '-o',
+         str(tmp_path / 'out')])
     with pytest.raises(SystemExit) as exit_info:
         converter.run_cli(converter.main)
     message = exit_info.value.code
@@ -318,26 +343,35 @@ def test_image_without_label_is_named(tmp_path):
     pair = _small_case(tmp_path / 'nii', 'a')
     raw = write_btcv_layout(tmp_path / 'raw', {1: pair, 2: pair})
     (raw / 'RawData' / 'Training' / 'label' / 'label0002.nii.gz').unlink()
-    with pytest.raises(FileNotFoundError, match=r'img0002\.nii\.gz has no partner.*'
-                       r'label0002\.nii\.gz'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'img0002\.nii\.gz has no partner.*'
+            r'label0002\.nii\.gz'):
         converter.main([str(raw), '-o', str(tmp_path / 'out'), '--protocol', 'all'])
     assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.parametrize('change, message', [
-    (dict(shape=(6, 5, 3)), 'has shape'),
-    (dict(affine=np.diag([-0.8, -0.8, 2.5, 1.0]) + 1e-5), None),  # header float noise
-    (dict(affine=np.array([[-0.8, 0, 0, 5.0], [0, -0.8, 0, 0], [0, 0, 2.5, 0],
-                           [0, 0, 0, 1]])), 'different affines'),
-])
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        (dict(shape=(6, 5, 3)), 'has shape'),
+        (dict(affine=np.diag([-0.8, -0.8, 2.5, 1.0]) + 1e-5),
+         None),  # header float noise
+        (dict(
+            affine=np.array([[-0.8, 0, 0, 5.0], [0, -0.8, 0, 0], [0, 0, 2.5, 0],
+                             [0, 0, 0, 1]])), 'different affines'),
+    ])
 def test_label_off_the_image_grid_names_both_files(tmp_path, change, message):
     image, label = _small_case(tmp_path / 'nii', 'a')
-    _, other_label = _small_case(tmp_path / 'other', 'b',
-                                 labels=np.zeros(change.get('shape', (6, 5, 4)),
-                                                 np.uint8),
-                                 **change)
-    raw = write_btcv_layout(tmp_path / 'raw', {1: (image, label),
-                                               2: (image, other_label)})
+    _, other_label = _small_case(
+        tmp_path / 'other',
+        'b',
+        labels=np.zeros(change.get('shape', (6, 5, 4)), np.uint8),
+        **change)
+    raw = write_btcv_layout(tmp_path / 'raw', {
+        1: (image, label),
+        2: (image, other_label)
+    })
     out = tmp_path / 'out'
     args = [str(raw), '-o', str(out), '--protocol', 'all']
     if message is None:  # the same grid: converts, onto the image's exact affine
@@ -349,8 +383,8 @@ def test_label_off_the_image_grid_names_both_files(tmp_path, change, message):
         converter.main(args)
     text = str(error.value)
     assert 'label0002.nii.gz' in text and 'img0002.nii.gz' in text
-    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
-        'nii', 'other', 'raw']
+    assert not out.exists() and sorted(
+        p.name for p in tmp_path.iterdir()) == ['nii', 'other', 'raw']
 
 
 def test_label_ids_out_of_range_name_file_and_ids(tmp_path):
@@ -362,15 +396,19 @@ def test_label_ids_out_of_range_name_file_and_ids(tmp_path):
     out = tmp_path / 'out'
     (out / 'imagesTr').mkdir(parents=True)
     (out / 'imagesTr' / 'mine.nii.gz').write_bytes(b'users data')
-    with pytest.raises(ValueError, match=r'label0002\.nii\.gz holds ids \[14, 52\] '
-                       r'outside 0\.\.13'):
+    with pytest.raises(
+            ValueError,
+            match=r'label0002\.nii\.gz holds ids \[14, 52\] '
+            r'outside 0\.\.13'):
         converter.main([str(raw), '-o', str(out), '--protocol', 'all', '--force'])
     # found while converting: nothing of the run reached the output
     assert _snapshot(out) == {'imagesTr/mine.nii.gz': b'users data'}
     assert sorted(p.name for p in tmp_path.iterdir()) == ['nii', 'out', 'raw']
     # a label map keeping only some ids makes the rest background
-    converter.main([str(raw), '-o', str(out), '--protocol', 'all', '--force',
-                    '--label-map', '6:6,52:8'])
+    converter.main([
+        str(raw), '-o',
+        str(out), '--protocol', 'all', '--force', '--label-map', '6:6,52:8'
+    ])
     converted = _labels(out / 'labelsTr' / 'case0002.nii.gz')
     assert converted[0, 0, 0] == 6 and converted[1, 0, 0] == 0
     assert converted[2, 0, 0] == 8
@@ -398,10 +436,12 @@ def test_float_and_uncompressed_sources(tmp_path):
     assert gzip.decompress(written.read_bytes()) == (folder / 'ct.nii').read_bytes()
     labels = _labels(tmp_path / 'out' / 'labelsTr' / 'case0001.nii.gz')
     assert labels.dtype == np.uint8 and labels[1, 1, 1] == 8 and labels.sum() == 8
-    bad = write_btcv_layout(tmp_path / 'bad', {1: (folder / 'seg.nii.gz',
-                                                   folder / 'bad.nii.gz')})
-    with pytest.raises(ValueError, match=r'label0001\.nii\.gz holds non-integer '
-                       r'values, e\.g\. \[2\.5\]'):
+    bad = write_btcv_layout(tmp_path / 'bad',
+                            {1: (folder / 'seg.nii.gz', folder / 'bad.nii.gz')})
+    with pytest.raises(
+            ValueError,
+            match=r'label0001\.nii\.gz holds non-integer '
+            r'values, e\.g\. \[2\.5\]'):
         converter.main([str(bad), '-o', str(tmp_path / 'out2'), '--protocol', 'all'])
 
 
@@ -412,14 +452,15 @@ def test_output_loads_in_btcv_dataset(sample_out, sample_raw, tmp_path):
     from mmseg.registry import DATASETS
     content = json.loads((sample_out / 'dataset.json').read_text())
     for split in ('train', 'val'):
-        dataset = DATASETS.build(dict(type='BTCVDataset', data_root=str(sample_out),
-                                      split=split))
-        assert [info['case_id'] for info in dataset.load_data_list()] == content[
-            'splits'][split]
+        dataset = DATASETS.build(
+            dict(type='BTCVDataset', data_root=str(sample_out), split=split))
+        assert [info['case_id']
+                for info in dataset.load_data_list()] == content['splits'][split]
         assert len(dataset.metainfo['classes']) == 14
     out = tmp_path / 'transunet'
-    converter.main([str(sample_raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
-                    '--protocol', 'transunet'])
-    dataset = DATASETS.build(dict(type='BTCVDataset', data_root=str(out),
-                                  split='test'))
+    converter.main([
+        str(sample_raw), '-o',
+        str(out), '--label-map', TOTALSEG_TO_BTCV, '--protocol', 'transunet'
+    ])
+    dataset = DATASETS.build(dict(type='BTCVDataset', data_root=str(out), split='test'))
     assert len(dataset) == 2 and len(dataset.metainfo['classes']) == 9

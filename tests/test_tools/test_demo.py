@@ -5,11 +5,11 @@ import json
 import os.path as osp
 
 import pytest
+
 from tests.scripts import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ITERS = 8
-
 
 run_demo = load_script('tools/misc/run_demo.py')
 
@@ -26,11 +26,13 @@ def train_losses(work_dir):
 def test_demo_runs_end_to_end(tmp_path, capsys):
     data_root, work_dir = tmp_path / 'data', tmp_path / 'work'
     argv = [
-        '--work-dir', str(work_dir), '--data-root', str(data_root), '--num-train', '4',
-        '--num-val', '2', '--size', '64', '--cfg-options',
-        f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
-        f'default_hooks.checkpoint.interval={ITERS}', 'default_hooks.logger.interval=1',
-        'param_scheduler.0.start_factor=1.0', 'train_dataloader.batch_size=2'
+        '--work-dir',
+        str(work_dir), '--data-root',
+        str(data_root), '--num-train', '4', '--num-val', '2', '--size', '64',
+        '--cfg-options', f'train_cfg.max_iters={ITERS}',
+        f'train_cfg.val_interval={ITERS}', f'default_hooks.checkpoint.interval={ITERS}',
+        'default_hooks.logger.interval=1', 'param_scheduler.0.start_factor=1.0',
+        'train_dataloader.batch_size=2'
     ]
     dice = run_demo.main(argv)
 
@@ -40,8 +42,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert len(losses) == ITERS
     assert sum(losses[-2:]) < sum(losses[:2]), losses
     assert 0.0 <= dice <= 1.0
-    overlays = glob.glob(str(work_dir / run_demo.SHOW_DIR / '**' / '*.png'),
-                         recursive=True)
+    overlays = glob.glob(
+        str(work_dir / run_demo.SHOW_DIR / '**' / '*.png'), recursive=True)
     assert len(overlays) == 2
     assert f'validation Dice {dice:.3f}' in capsys.readouterr().out
 

@@ -25,12 +25,12 @@ def train_losses(work_dir):
 
 @pytest.mark.slow
 def test_volumetric_demo_runs_end_to_end(tmp_path, capsys):
-    work_dir, data_root, raw_root = (str(tmp_path / name)
-                                     for name in ('work', 'btcv', 'raw'))
+    work_dir, data_root, raw_root = (
+        str(tmp_path / name) for name in ('work', 'btcv', 'raw'))
     argv = [
-        '--volumetric', '--work-dir', work_dir, '--data-root', data_root,
-        '--raw-root', raw_root, '--num-train', '2', '--num-val', '1', '--shape', '40',
-        '40', '20', '--threads', '1', '--cfg-options', f'train_cfg.max_iters={ITERS}',
+        '--volumetric', '--work-dir', work_dir, '--data-root', data_root, '--raw-root',
+        raw_root, '--num-train', '2', '--num-val', '1', '--shape', '40', '40', '20',
+        '--threads', '1', '--cfg-options', f'train_cfg.max_iters={ITERS}',
         f'default_hooks.checkpoint.interval={ITERS}', 'default_hooks.logger.interval=1',
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False'
     ]
@@ -46,8 +46,8 @@ def test_volumetric_demo_runs_end_to_end(tmp_path, capsys):
 
     # One NIfTI per held-out case, on its CT's grid.
     [case_id] = splits['val']
-    prediction = nib.load(osp.join(work_dir, run_demo.PREDICTIONS_DIR,
-                                   f'{case_id}.nii.gz'))
+    prediction = nib.load(
+        osp.join(work_dir, run_demo.PREDICTIONS_DIR, f'{case_id}.nii.gz'))
     image = nib.load(osp.join(data_root, 'imagesTr', f'{case_id}.nii.gz'))
     assert prediction.shape == image.shape
     np.testing.assert_allclose(prediction.affine, image.affine, atol=1e-4)
@@ -63,7 +63,8 @@ def test_volumetric_demo_runs_end_to_end(tmp_path, capsys):
 
 def _args(tmp_path):
     return run_demo.parse_args([
-        '--volumetric', '--data-root', str(tmp_path / 'btcv'), '--raw-root',
+        '--volumetric', '--data-root',
+        str(tmp_path / 'btcv'), '--raw-root',
         str(tmp_path / 'raw')
     ])
 

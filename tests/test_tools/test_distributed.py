@@ -10,8 +10,8 @@ from mmengine.config import Config
 
 from mmseg_fusion import compat
 from mmseg_fusion.utils import ConfigError
-from tests.test_tools.distributed_runs import (REPO, dist_train, free_port, losses,
-                                               run, tool_env, write_config)
+from tests.test_tools.distributed_runs import (REPO, dist_train, free_port, losses, run,
+                                               tool_env, write_config)
 
 # The runner's setup_env as mmengine's Runner calls it, in a fresh process (world of
 # one, launched as torchrun would); CUDA made absent, as on a CPU build of torch.
@@ -38,8 +38,10 @@ START_AND_END = textwrap.dedent('''
 
 def test_cpu_distributed_settings_are_mmengine_config_keys(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
-                      find_unused_parameters=True))
+    cfg = Config(
+        dict(
+            env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)),
+            find_unused_parameters=True))
     compat.configure_cpu_distributed(cfg, 'none')
     assert cfg.env_cfg.dist_cfg.backend == 'nccl' and 'runner_type' not in cfg
     compat.configure_cpu_distributed(cfg, 'pytorch')
@@ -47,16 +49,20 @@ def test_cpu_distributed_settings_are_mmengine_config_keys(monkeypatch):
     assert cfg.runner_type == 'CPUDistributedRunner'
     # mmengine's own default wrapper, but for device_ids
     assert cfg.model_wrapper_cfg == dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
-        find_unused_parameters=True, device_ids=None)
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=True,
+        device_ids=None)
 
-    own = Config(dict(runner_type='MyRunner',
-                      model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-                                             broadcast_buffers=True)))
+    own = Config(
+        dict(
+            runner_type='MyRunner',
+            model_wrapper_cfg=dict(
+                type='MMDistributedDataParallel', broadcast_buffers=True)))
     compat.configure_cpu_distributed(own, 'slurm')
     assert own.runner_type == 'MyRunner'
-    assert own.model_wrapper_cfg == dict(type='MMDistributedDataParallel',
-                                         broadcast_buffers=True, device_ids=None)
+    assert own.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel', broadcast_buffers=True, device_ids=None)
 
 
 @pytest.mark.parametrize('cfg, key', [
@@ -66,8 +72,9 @@ def test_cpu_distributed_settings_are_mmengine_config_keys(monkeypatch):
 ])
 def test_cpu_distributed_refuses_sync_bn(monkeypatch, cfg, key):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    with pytest.raises(ConfigError, match=f'^{key} synchronises BatchNorm, which '
-                       'needs CUDA') as error:
+    with pytest.raises(
+            ConfigError, match=f'^{key} synchronises BatchNorm, which '
+            'needs CUDA') as error:
         compat.configure_cpu_distributed(Config(cfg), 'pytorch')
     assert "use dict(type='BN')" in str(error.value)
     compat.configure_cpu_distributed(Config(cfg), 'none')  # one process: mmengine
@@ -83,11 +90,19 @@ def test_cpu_distributed_settings_leave_cuda_runs_alone(monkeypatch):
 
 
 def test_runner_starts_the_group_through_mmengine_and_ends_it():
-    env = dict(tool_env(free_port()), RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-               MASTER_ADDR='127.0.0.1')
+    env = dict(
+        tool_env(free_port()),
+        RANK='0',
+        LOCAL_RANK='0',
+        WORLD_SIZE='1',
+        MASTER_ADDR='127.0.0.1')
     env['MASTER_PORT'] = env['PORT']
-    result = subprocess.run([sys.executable, '-c', START_AND_END], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', START_AND_END],
+                            cwd=REPO,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert 'started and ended' in result.stdout
 
@@ -123,7 +138,10 @@ def test_two_processes_train_as_one_with_the_same_total_batch(tmp_path):
     for key in a:
         assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6), key
 
-    result = run([sys.executable, 'tools/test.py', config, osp.join(two, 'iter_2.pth'),
-                  '--work-dir', str(tmp_path / 'test')], free_port())
+    result = run([
+        sys.executable, 'tools/test.py', config,
+        osp.join(two, 'iter_2.pth'), '--work-dir',
+        str(tmp_path / 'test')
+    ], free_port())
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert 'mIoU' in result.stdout + result.stderr

@@ -16,14 +16,23 @@ btcv = load_script('tools/dataset_converters/btcv.py')
 SHAPE = (48, 48, 24)
 # Median HU inside each organ (BTCV id): generous ranges around the generator's means
 # (noise, blur and partial volume move them).
-HU_RANGES = {6: (40, 80), 1: (30, 70), 2: (100, 180), 3: (100, 180), 8: (140, 230),
-             9: (80, 170), 4: (-20, 40), 11: (10, 80)}
+HU_RANGES = {
+    6: (40, 80),
+    1: (30, 70),
+    2: (100, 180),
+    3: (100, 180),
+    8: (140, 230),
+    9: (80, 170),
+    4: (-20, 40),
+    11: (10, 80)
+}
 BIG_ORGANS = (1, 2, 3, 6, 7, 8, 9)
 
 
 def _generate(out: Path, *extra: str) -> Path:
-    generator.main(['--out', str(out), '--num-cases', '3', '--shape',
-                    *map(str, SHAPE), *extra])
+    generator.main(
+        ['--out',
+         str(out), '--num-cases', '3', '--shape', *map(str, SHAPE), *extra])
     return out
 
 
@@ -35,8 +44,10 @@ def _case(out: Path, number: int):
 
 def _arrays(out: Path) -> dict:
     """Every volume's voxels and affine, by file name."""
-    return {p.name: (np.asanyarray(nib.load(p).dataobj), nib.load(p).affine)
-            for p in sorted(out.rglob('*.nii.gz'))}
+    return {
+        p.name: (np.asanyarray(nib.load(p).dataobj), nib.load(p).affine)
+        for p in sorted(out.rglob('*.nii.gz'))
+    }
 
 
 def _world_centre(label: nib.Nifti1Image, organ: int) -> np.ndarray:
@@ -46,18 +57,21 @@ def _world_centre(label: nib.Nifti1Image, organ: int) -> np.ndarray:
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory) -> Path:
-    return _generate(tmp_path_factory.mktemp('ct') / 'out', '--seed', '5',
-                     '--num-test-cases', '1', '--orientation', 'random')
+    return _generate(
+        tmp_path_factory.mktemp('ct') / 'out', '--seed', '5', '--num-test-cases', '1',
+        '--orientation', 'random')
 
 
 def test_layout_shapes_and_ids(dataset):
     training = dataset / 'RawData' / 'Training'
     assert sorted(p.name for p in (training / 'img').iterdir()) == [
-        'img0001.nii.gz', 'img0002.nii.gz', 'img0003.nii.gz']
+        'img0001.nii.gz', 'img0002.nii.gz', 'img0003.nii.gz'
+    ]
     assert sorted(p.name for p in (training / 'label').iterdir()) == [
-        'label0001.nii.gz', 'label0002.nii.gz', 'label0003.nii.gz']
-    assert [p.name for p in (dataset / 'RawData' / 'Testing' / 'img').iterdir()] == [
-        'img0061.nii.gz']
+        'label0001.nii.gz', 'label0002.nii.gz', 'label0003.nii.gz'
+    ]
+    assert [p.name for p in (dataset / 'RawData' / 'Testing' / 'img').iterdir()
+            ] == ['img0061.nii.gz']
     for number in (1, 2, 3):
         image, label = _case(dataset, number)
         hu, labels = np.asanyarray(image.dataobj), np.asanyarray(label.dataobj)
@@ -79,13 +93,13 @@ def test_spacing_and_affine_agree(dataset):
         assert np.array_equal(image.affine, label.affine)
         columns = np.linalg.norm(image.affine[:3, :3], axis=0)
         np.testing.assert_allclose(image.header.get_zooms(), columns, rtol=1e-6)
-        np.testing.assert_allclose(columns, record[f'img{number:04d}']['spacing'],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            columns, record[f'img{number:04d}']['spacing'], rtol=1e-6)
         assert image.header['qform_code'] == image.header['sform_code'] == 1
         np.testing.assert_allclose(image.header.get_qform(), image.affine, atol=1e-5)
         assert 0.7 <= columns[0] == columns[1] <= 1.0 and 2.0 <= columns[2] <= 5.0
-        assert ''.join(nib.aff2axcodes(image.affine)) == record[
-            f'img{number:04d}']['axcodes']
+        assert ''.join(nib.aff2axcodes(
+            image.affine)) == record[f'img{number:04d}']['axcodes']
         spacings.append(tuple(columns))
     assert len(set(spacings)) == 3  # drawn per case
 
@@ -95,8 +109,11 @@ def test_anatomy_is_where_the_affine_says(dataset, tmp_path):
     the patient's right (+x) of the spleen, the kidneys behind (-y) the stomach, and
     the aorta runs through every slice."""
     axcodes = set()
-    outputs = [dataset, _generate(tmp_path / 'ras', '--seed', '5', '--orientation',
-                                  'RAS', '--num-cases', '1')]
+    outputs = [
+        dataset,
+        _generate(tmp_path / 'ras', '--seed', '5', '--orientation', 'RAS',
+                  '--num-cases', '1')
+    ]
     for out in outputs:
         for label_file in sorted((out / 'RawData' / 'Training' / 'label').iterdir()):
             label = nib.load(label_file)
@@ -131,10 +148,9 @@ def test_orientation_changes_storage_not_anatomy(dataset, tmp_path):
         for index in (0, 1):  # image, label
             canonical = [nib.as_closest_canonical(case[index]) for case in cases]
             for other in canonical[1:]:
-                np.testing.assert_array_equal(np.asanyarray(other.dataobj),
-                                              np.asanyarray(canonical[0].dataobj))
-                np.testing.assert_allclose(other.affine, canonical[0].affine,
-                                           atol=1e-4)
+                np.testing.assert_array_equal(
+                    np.asanyarray(other.dataobj), np.asanyarray(canonical[0].dataobj))
+                np.testing.assert_allclose(other.affine, canonical[0].affine, atol=1e-4)
 
 
 def test_organ_hounsfield_units(dataset, default_case):
@@ -163,18 +179,21 @@ def test_organ_hounsfield_units(dataset, default_case):
 
 
 def test_deterministic_per_seed_and_case(dataset, tmp_path):
-    same = _arrays(_generate(tmp_path / 'same', '--seed', '5', '--num-test-cases', '1',
-                             '--orientation', 'random'))
+    same = _arrays(
+        _generate(tmp_path / 'same', '--seed', '5', '--num-test-cases', '1',
+                  '--orientation', 'random'))
     reference = _arrays(dataset)
     assert same.keys() == reference.keys()
     for name, (data, affine) in same.items():
         assert np.array_equal(data, reference[name][0]) and np.array_equal(
             affine, reference[name][1]), name
-    one = _arrays(_generate(tmp_path / 'one', '--seed', '5', '--num-cases', '1',
-                            '--orientation', 'random'))
+    one = _arrays(
+        _generate(tmp_path / 'one', '--seed', '5', '--num-cases', '1', '--orientation',
+                  'random'))
     assert np.array_equal(one['img0001.nii.gz'][0], reference['img0001.nii.gz'][0])
-    other = _arrays(_generate(tmp_path / 'other', '--seed', '6', '--num-cases', '1',
-                              '--orientation', 'random'))
+    other = _arrays(
+        _generate(tmp_path / 'other', '--seed', '6', '--num-cases', '1',
+                  '--orientation', 'random'))
     assert not np.array_equal(other['label0001.nii.gz'][0],
                               reference['label0001.nii.gz'][0])
 
@@ -194,9 +213,9 @@ def test_refuses_non_empty_output_unless_force(dataset, tmp_path):
     assert all(np.array_equal(after[k][0], reference[k][0]) for k in after)
 
 
-@pytest.mark.parametrize('args', [
-    ['--num-cases', '0'], ['--num-cases', '31'], ['--num-test-cases', '21'],
-    ['--shape', '8', '48', '24'], ['--seed', '-1'], ['--orientation', 'LAS']])
+@pytest.mark.parametrize(
+    'args', [['--num-cases', '0'], ['--num-cases', '31'], ['--num-test-cases', '21'],
+             ['--shape', '8', '48', '24'], ['--seed', '-1'], ['--orientation', 'LAS']])
 def test_rejects_bad_arguments(tmp_path, args, capsys):
     with pytest.raises(SystemExit):
         generator.main(['--out', str(tmp_path / 'out'), *args])
@@ -206,16 +225,18 @@ def test_rejects_bad_arguments(tmp_path, args, capsys):
 
 def test_output_converts_with_the_btcv_converter(dataset, tmp_path):
     out = tmp_path / 'btcv'
-    btcv.main([str(dataset), '-o', str(out), '--protocol', 'holdout', '--val-ratio',
-               '0.34'])
+    btcv.main(
+        [str(dataset), '-o',
+         str(out), '--protocol', 'holdout', '--val-ratio', '0.34'])
     content = json.loads((out / 'dataset.json').read_text())
     assert content['splits']['val'] and content['splits']['train']
-    assert sorted(content['splits']['train'] + content['splits']['val']) == [
-        'case0001', 'case0002', 'case0003']
+    assert sorted(content['splits']['train'] +
+                  content['splits']['val']) == ['case0001', 'case0002', 'case0003']
     assert content['unlabelled'] == ['case0061']
     source = dataset / 'RawData' / 'Training'
-    assert (out / 'imagesTr' / 'case0002.nii.gz').read_bytes() == (
-        source / 'img' / 'img0002.nii.gz').read_bytes()
+    assert (out / 'imagesTr' /
+            'case0002.nii.gz').read_bytes() == (source / 'img' /
+                                                'img0002.nii.gz').read_bytes()
     assert np.array_equal(
         np.asanyarray(nib.load(out / 'labelsTr' / 'case0002.nii.gz').dataobj),
         np.asanyarray(nib.load(source / 'label' / 'label0002.nii.gz').dataobj))

@@ -16,9 +16,16 @@ DEMO = 'configs/demo/mcanet_mscan-t_1xb8-adamw-1k_synthetic-polyp-96x96.py'
 
 
 def _samples(pss_per_kiter: float, iters=range(0, 2001, 100)):
-    return [dict(iteration=i, seconds=float(i), processes=5, main_rss_mib=800.0,
-                 workers_rss_mib=2000.0, total_rss_mib=2800.0,
-                 total_pss_mib=1200.0 + pss_per_kiter * i / 1000) for i in iters]
+    return [
+        dict(
+            iteration=i,
+            seconds=float(i),
+            processes=5,
+            main_rss_mib=800.0,
+            workers_rss_mib=2000.0,
+            total_rss_mib=2800.0,
+            total_pss_mib=1200.0 + pss_per_kiter * i / 1000) for i in iters
+    ]
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
@@ -68,8 +75,10 @@ def test_schedule_and_checkpoint_stretch_to_the_run():
 
 def test_from_csv_summarises_a_stopped_run(tmp_path, monkeypatch, capsys):
     """The hook appends each sample to the CSV at once; --from-csv summarises it."""
-    fixed = {k: v for k, v in _samples(0.0)[0].items()
-             if k not in ('iteration', 'seconds')}
+    fixed = {
+        k: v
+        for k, v in _samples(0.0)[0].items() if k not in ('iteration', 'seconds')
+    }
     monkeypatch.setattr(memory_curve, 'memory_sample', lambda pid: dict(fixed))
     csv_path = tmp_path / 'memory_curve.csv'
     hook = memory_curve.MemorySamplingHook(100, str(csv_path))

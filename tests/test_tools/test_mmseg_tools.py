@@ -16,7 +16,10 @@ from tests.tiny_run import write_tiny_run
 def mmseg_tool(*args, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, '-m', 'mmseg_fusion.tools', *args],
-                            cwd=cwd, env=env, capture_output=True, text=True,
+                            cwd=cwd,
+                            env=env,
+                            capture_output=True,
+                            text=True,
                             timeout=600)
     return result.returncode, result.stdout + result.stderr
 
@@ -47,8 +50,7 @@ def test_every_mmseg_tool_runs_on_a_tiny_config(tmp_path):
     ok('train', config, '--work-dir', 'w', cwd=cwd)
     assert osp.isfile(checkpoint)
 
-    output = ok('test', config, checkpoint, '--work-dir', 'w', '--out', 'pred',
-                cwd=cwd)
+    output = ok('test', config, checkpoint, '--work-dir', 'w', '--out', 'pred', cwd=cwd)
     assert 'mDice' in output
     assert sorted(os.listdir(tmp_path / 'pred')) == ['0.png', '1.png', '2.png', '3.png']
 
@@ -68,8 +70,8 @@ def test_every_mmseg_tool_runs_on_a_tiny_config(tmp_path):
     assert "type='PolypDataset'" in output and (tmp_path / 'example.py').is_file()
 
     scalars = glob.glob(str(tmp_path / 'w' / '*' / 'vis_data' / 'scalars.json'))
-    output = ok('analyze_logs', *scalars, '--keys', 'loss', '--out', 'curve.png',
-                cwd=cwd)
+    output = ok(
+        'analyze_logs', *scalars, '--keys', 'loss', '--out', 'curve.png', cwd=cwd)
     assert cv2.imread(str(tmp_path / 'curve.png')) is not None
 
 

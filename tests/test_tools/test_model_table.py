@@ -11,8 +11,9 @@ from tests.scripts import load_script
 from tests.shared_data import REPO
 from tests.tiny_run import CONFIG_TEMPLATE
 
-DNET_DEMO = (REPO / 'configs' / 'demo' /
-             'dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py')
+DNET_DEMO = (
+    REPO / 'configs' / 'demo' /
+    'dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py')
 TINY_DNET = f'''_base_ = [{str(DNET_DEMO)!r}]
 crop_size = (16, 16, 16)
 model = dict(
@@ -49,10 +50,12 @@ def test_model_table_two_tiny_configs(tool, tmp_path, capsys):
     write_configs(tmp_path)
     md, js = tmp_path / 'table.md', tmp_path / 'table.json'
     result = tool.main([
-        '--configs', str(tmp_path / 'tiny2d'), str(tmp_path / 'tiny3d'),
-        '--repeats', '2', '--warmup', '1', '--threads', '2', '--train',
-        '--train-steps', '1', '--max-seconds', '300', '--out', str(md),
-        '--json', str(js)
+        '--configs',
+        str(tmp_path / 'tiny2d'),
+        str(tmp_path / 'tiny3d'), '--repeats', '2', '--warmup', '1', '--threads', '2',
+        '--train', '--train-steps', '1', '--max-seconds', '300', '--out',
+        str(md), '--json',
+        str(js)
     ])
     text = capsys.readouterr().out
     assert text == md.read_text()
@@ -89,8 +92,9 @@ def test_model_table_timeout(tool, tmp_path):
     (tmp_path / 'tiny').mkdir()
     (tmp_path / 'tiny' / 'unet.py').write_text(
         CONFIG_TEMPLATE.format(data_root=str(tmp_path / 'data'), max_iters=2))
-    result = tool.main(['--configs', str(tmp_path / 'tiny'), '--max-seconds', '0.5',
-                        '--no-onnx'])
+    result = tool.main(
+        ['--configs',
+         str(tmp_path / 'tiny'), '--max-seconds', '0.5', '--no-onnx'])
     row = result['rows'][0]
     assert row['status'] == 'timeout'
     assert row['reason'] == 'timeout after 0.5 s'

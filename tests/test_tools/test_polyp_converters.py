@@ -9,15 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.shared_data import CLINICDB_SAMPLE, needs_clinicdb_sample
 from tests.scripts import load_script
+from tests.shared_data import CLINICDB_SAMPLE, needs_clinicdb_sample
 
 REPO = Path(__file__).resolve().parents[2]
 CONVERTERS = REPO / 'tools' / 'dataset_converters'
 SAMPLE = CLINICDB_SAMPLE
 SAMPLE_NAMES = sorted(f'fine_3_{i}' for i in range(1, 21))
 SUBSETS = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB', 'CVC-300')
-
 
 cvc_clinicdb = load_script('tools/dataset_converters/cvc_clinicdb.py')
 kvasir_seg = load_script('tools/dataset_converters/kvasir_seg.py')
@@ -41,18 +40,20 @@ def _read_list(path: Path) -> list:
 
 
 def _snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob('*')) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob('*')) if p.is_file()
+    }
 
 
 def _check_pair(out: Path, split: str, name: str, image_src: Path,
                 mask_src: Path) -> np.ndarray:
     """The written image equals the decoded source (PNG is lossless, channel order
     kept) and the written mask is the source thresholded at 128; returns the mask."""
-    image = cv2.imread(str(out / 'img_dir' / split / f'{name}.png'),
-                       cv2.IMREAD_UNCHANGED)
-    mask = cv2.imread(str(out / 'ann_dir' / split / f'{name}.png'),
-                      cv2.IMREAD_UNCHANGED)
+    image = cv2.imread(
+        str(out / 'img_dir' / split / f'{name}.png'), cv2.IMREAD_UNCHANGED)
+    mask = cv2.imread(
+        str(out / 'ann_dir' / split / f'{name}.png'), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(image, cv2.imread(str(image_src)))
     assert mask.ndim == 2 and mask.dtype == np.uint8
     assert set(np.unique(mask)) <= {0, 1}
@@ -92,8 +93,10 @@ def test_clinicdb_real_sample_pairs_and_masks(clinicdb_out):
 @needs_clinicdb_sample
 def test_clinicdb_split_follows_seed(tmp_path, clinicdb_out):
     cvc_clinicdb.main([str(SAMPLE), '-o', str(tmp_path / 'same'), '--val-num', '4'])
-    cvc_clinicdb.main([str(SAMPLE), '-o', str(tmp_path / 'other'), '--seed', '1',
-                       '--val-ratio', '0.25'])
+    cvc_clinicdb.main([
+        str(SAMPLE), '-o',
+        str(tmp_path / 'other'), '--seed', '1', '--val-ratio', '0.25'
+    ])
     val = _read_list(clinicdb_out / 'splits' / 'val.txt')
     assert _read_list(tmp_path / 'same' / 'splits' / 'val.txt') == val
     other = _read_list(tmp_path / 'other' / 'splits' / 'val.txt')
@@ -107,8 +110,12 @@ def test_clinicdb_cli_refuses_existing_output_unless_force(tmp_path):
     out = tmp_path / 'out'
 
     def run(*extra):
-        return subprocess.run([sys.executable, script, str(SAMPLE), '-o', str(out),
-                               *extra], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, script,
+             str(SAMPLE), '-o',
+             str(out), *extra],
+            capture_output=True,
+            text=True)
 
     assert run().returncode == 0
     before = _snapshot(out)
@@ -142,10 +149,12 @@ def test_clinicdb_official_tif_layout(tmp_path):
     for sub in ('Original', 'Ground Truth'):
         (root / sub).mkdir(parents=True)
     for index, name in enumerate(SAMPLE_NAMES[:5], start=1):
-        cv2.imwrite(str(root / 'Original' / f'{index}.tif'),
-                    cv2.imread(str(_sample_image(name))))
-        cv2.imwrite(str(root / 'Ground Truth' / f'{index}.tif'),
-                    cv2.imread(str(_sample_mask(name)), cv2.IMREAD_GRAYSCALE))
+        cv2.imwrite(
+            str(root / 'Original' / f'{index}.tif'),
+            cv2.imread(str(_sample_image(name))))
+        cv2.imwrite(
+            str(root / 'Ground Truth' / f'{index}.tif'),
+            cv2.imread(str(_sample_mask(name)), cv2.IMREAD_GRAYSCALE))
     out = tmp_path / 'out'
     cvc_clinicdb.main([str(tmp_path), '-o', str(out), '--val-num', '1'])
     names = _names(out / 'img_dir' / 'train') + _names(out / 'img_dir' / 'val')
@@ -156,8 +165,8 @@ def test_clinicdb_official_tif_layout(tmp_path):
                         root / 'Ground Truth' / f'{name}.tif')
 
 
-@pytest.mark.parametrize('args', [['--val-num', '0'], ['--val-num', '20'],
-                                  ['--val-ratio', '1.5']])
+@pytest.mark.parametrize(
+    'args', [['--val-num', '0'], ['--val-num', '20'], ['--val-ratio', '1.5']])
 @needs_clinicdb_sample
 def test_clinicdb_rejects_bad_split_sizes(tmp_path, args):
     with pytest.raises(ValueError, match='val'):
@@ -202,8 +211,10 @@ def test_kvasir_converter(tmp_path):
 def _pranet_tree(root: Path) -> dict:
     """TrainDataset/{image,mask} and TestDataset/SUBSET/{images,masks} as PNG files
     made from the real sample; returns {split: (image folder, mask folder, names)}."""
-    layout = {'train': (root / 'TrainDataset' / 'image', root / 'TrainDataset' / 'mask',
-                        SAMPLE_NAMES[:6])}
+    layout = {
+        'train': (root / 'TrainDataset' / 'image', root / 'TrainDataset' / 'mask',
+                  SAMPLE_NAMES[:6])
+    }
     for i, subset in enumerate(SUBSETS):
         folder = root / 'TestDataset' / subset
         layout[f'test/{subset}'] = (folder / 'images', folder / 'masks',
@@ -252,8 +263,10 @@ def test_pranet_subsets_argument_and_missing_subset(tmp_path):
     ('pranet_polyp.py', ['TrainDataset/', 'TestDataset/', 'ETIS-LaribPolypDB']),
 ])
 def test_help_explains_the_input_layout(script, words):
-    result = subprocess.run([sys.executable, str(CONVERTERS / script), '--help'],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(CONVERTERS / script), '--help'],
+        capture_output=True,
+        text=True)
     assert result.returncode == 0
     for word in words + ['--force', '--out']:
         assert word in result.stdout, word

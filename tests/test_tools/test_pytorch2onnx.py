@@ -7,9 +7,9 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
+from mmseg.registry import MODELS
 from torch import nn
 
-from mmseg.registry import MODELS
 from mmseg_fusion.utils import OutputExistsError
 from mmseg_fusion.utils.onnx_export import (ExportFriendlyOps, OnnxExportError,
                                             _adaptive_pool, export_onnx,
@@ -19,8 +19,8 @@ from tests.scripts import load_script
 
 # Tiny widths for the U-Net family (base 8 instead of 32), a 64 px input.
 UNET = [
-    'model.backbone.base_channels=8',
-    'model.decode_head.in_channels=[8,16,32,64,128]', 'model.decode_head.channels=8'
+    'model.backbone.base_channels=8', 'model.decode_head.in_channels=[8,16,32,64,128]',
+    'model.decode_head.channels=8'
 ]
 CONFIGS = {
     'mcanet': ('configs/mcanet/mcanet_mscan-t_1xb8-adamw-80k_kvasir-seg-224x224.py', [
@@ -29,9 +29,9 @@ CONFIGS = {
         'model.decode_head.norm_cfg.num_groups=8'
     ]),
     # DCA's patch 8 does not divide stage 0 (64 px): exact adaptive pooling
-    'dca': ('configs/dca/dca_unet-s5_1xb16-200e_kvasir-seg-224x224.py', UNET + [
-        'model.neck.in_channels=[8,16,32,64,128]', 'model.neck.patch_size=8'
-    ]),
+    'dca':
+    ('configs/dca/dca_unet-s5_1xb16-200e_kvasir-seg-224x224.py',
+     UNET + ['model.neck.in_channels=[8,16,32,64,128]', 'model.neck.patch_size=8']),
     # SAFM pools 8 px stages by 8 and 16 px ones by 4 (adaptive max pooling)
     'safm': ('configs/blocks/safm_unet-s5_1xb16-200e_kvasir-seg-224x224.py',
              UNET + ['model.neck.in_channels=[8,16,32,64,128]']),
@@ -148,8 +148,10 @@ def test_tool_error_names_block_in_a_config(tool, tmp_path, capsys):
     options = options + [f'model.neck.block_cfg.type={name}']
     from mmseg_fusion.utils import run_cli
     with pytest.raises(SystemExit):
-        run_cli(tool.main, [config, '--shape', '32', '--out',
-                            str(tmp_path / 'toy.onnx'), '--cfg-options', *options])
+        run_cli(tool.main, [
+            config, '--shape', '32', '--out',
+            str(tmp_path / 'toy.onnx'), '--cfg-options', *options
+        ])
     err = capsys.readouterr().err
     assert err.startswith('error: ONNX export failed')
     assert 'block neck.blocks.0 (CumulativeMax' in err
@@ -163,8 +165,8 @@ def test_tool_error_names_block_in_a_config(tool, tmp_path, capsys):
 def test_exact_adaptive_pooling(kind, size, out):
     x = torch.randn(2, 3, *size)
     reference = getattr(F, f'adaptive_{kind}_pool{len(size)}d')(x, out)
-    torch.testing.assert_close(_adaptive_pool(kind, x, out), reference, rtol=0,
-                               atol=1e-6)
+    torch.testing.assert_close(
+        _adaptive_pool(kind, x, out), reference, rtol=0, atol=1e-6)
     with ExportFriendlyOps():  # the module form dispatches to the same function
         pool = getattr(nn, f'Adaptive{kind.capitalize()}Pool{len(size)}d')(out)
         torch.testing.assert_close(pool(x), reference, rtol=0, atol=1e-6)
@@ -188,8 +190,10 @@ def test_pooling_and_movedim_export_with_dynamic_batch():
     for batch in (1, 3):
         x = torch.randn(batch, 3, 7, 7)
         torch.testing.assert_close(
-            torch.from_numpy(session.run(None, {'x': x.numpy()})[0]), net(x),
-            rtol=0, atol=1e-5)
+            torch.from_numpy(session.run(None, {'x': x.numpy()})[0]),
+            net(x),
+            rtol=0,
+            atol=1e-5)
 
 
 def test_onnxruntime_error_is_mapped_to_the_block():

@@ -21,7 +21,6 @@ SAMPLE = CT_SAMPLE
 SYNAPSE_FROM_TS = {1: 52, 2: 4, 3: 3, 4: 2, 5: 5, 6: 7, 7: 1, 8: 6}
 SLICE_NAME = re.compile(r'(?P<case>.+)_slice(?P<index>\d+)')
 
-
 converter = load_script('tools/dataset_converters/synapse.py')
 
 
@@ -36,15 +35,28 @@ def _stack(out: Path, kind: str, split: str, case: str) -> np.ndarray:
 
 
 def test_default_case_lists_are_transunet():
-    assert converter.TRAIN_CASES == (5, 6, 7, 9, 10, 21, 23, 24, 26, 27, 28, 30, 31,
-                                     33, 34, 37, 39, 40)
+    assert converter.TRAIN_CASES == (5, 6, 7, 9, 10, 21, 23, 24, 26, 27, 28, 30, 31, 33,
+                                     34, 37, 39, 40)
     assert converter.TEST_CASES == (1, 2, 3, 4, 8, 22, 25, 29, 32, 35, 36, 38)
     assert not set(converter.TRAIN_CASES) & set(converter.TEST_CASES)
 
 
 def test_btcv_to_synapse_map():
-    assert converter.BTCV_TO_SYNAPSE == {1: 7, 2: 4, 3: 3, 4: 2, 5: 0, 6: 5, 7: 8,
-                                         8: 1, 9: 0, 10: 0, 11: 6, 12: 0, 13: 0}
+    assert converter.BTCV_TO_SYNAPSE == {
+        1: 7,
+        2: 4,
+        3: 3,
+        4: 2,
+        5: 0,
+        6: 5,
+        7: 8,
+        8: 1,
+        9: 0,
+        10: 0,
+        11: 6,
+        12: 0,
+        13: 0
+    }
 
 
 def test_parse_label_map():
@@ -115,8 +127,9 @@ def test_missing_case_fails_before_writing(tmp_path):
     raw = write_btcv_layout(tmp_path / 'raw', {1: sample})
     out = tmp_path / 'out'
     with pytest.raises(FileNotFoundError, match='img0002.nii.gz'):
-        converter.main([str(raw), '-o', str(out), '--train-cases', '1',
-                        '--test-cases', '2'])
+        converter.main(
+            [str(raw), '-o',
+             str(out), '--train-cases', '1', '--test-cases', '2'])
     assert not out.exists()
 
 
@@ -135,8 +148,10 @@ def test_anisotropic_lps_volume(tmp_path):
     nib.save(nib.Nifti1Image(label, affine), paths[1])
     raw = write_btcv_layout(tmp_path / 'raw', {3: paths, 4: paths})
     out = tmp_path / 'out'
-    converter.main([str(raw / 'RawData' / 'Training'), '-o', str(out),
-                    '--train-cases', '3', '--test-cases', '4'])
+    converter.main([
+        str(raw / 'RawData' / 'Training'), '-o',
+        str(out), '--train-cases', '3', '--test-cases', '4'
+    ])
 
     for split, case in (('train', 'case0003'), ('val', 'case0004')):
         pixels = _stack(out, 'img_dir', split, case)
@@ -157,8 +172,11 @@ def sample_raw(tmp_path_factory) -> Path:
 
 
 def _convert_sample(raw: Path, out: Path, *extra: str) -> None:
-    converter.main([str(raw), '-o', str(out), '--label-map', TOTALSEG_TO_BTCV,
-                    '--train-cases', '1', '--test-cases', '2', *extra])
+    converter.main([
+        str(raw), '-o',
+        str(out), '--label-map', TOTALSEG_TO_BTCV, '--train-cases', '1', '--test-cases',
+        '2', *extra
+    ])
 
 
 @pytest.fixture(scope='module')
@@ -235,8 +253,10 @@ def test_sample_loads_in_synapse_dataset(sample_out):
     from mmseg.registry import TRANSFORMS
 
     init_default_scope('mmseg')
-    pipeline = [TRANSFORMS.build(dict(type=name))
-                for name in ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')]
+    pipeline = [
+        TRANSFORMS.build(dict(type=name))
+        for name in ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')
+    ]
     dataset = SynapseDataset(
         data_root=str(sample_out),
         data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),

@@ -9,11 +9,9 @@ import sys
 import pytest
 import torch
 
-from mmseg_fusion.utils import (CheckpointMismatchError, ConfigError,
-                                DataNotFoundError, OutputExistsError,
-                                PathNotFoundError, PretrainedDownloadError,
-                                load_run_config)
-from mmseg_fusion.utils import run_config
+from mmseg_fusion.utils import (CheckpointMismatchError, ConfigError, DataNotFoundError,
+                                OutputExistsError, PathNotFoundError,
+                                PretrainedDownloadError, load_run_config, run_config)
 from tests.scripts import load_script
 from tests.shared_data import REPO
 from tests.tiny_run import write_tiny_run
@@ -28,8 +26,12 @@ PRANET = str(REPO / 'configs/mcanet/'
 def run(*args):
     """Run a command in the repository; return (exit status, stdout, stderr)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, *args],
+                            cwd=REPO,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -74,31 +76,37 @@ def test_checkpoint_of_another_model_is_refused(tiny, tmp_path):
     del state['decode_head.conv_seg.bias']
     other = tmp_path / 'other.pth'
     torch.save(dict(state_dict=state), other)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'not a checkpoint of this config.s model: 1 of the '
-                       r'model.s \d+ weights are missing \(e.g. decode_head.conv_seg.'
-                       r'bias\); 1 have another shape \(e.g. decode_head.conv_seg.'
-                       r'weight \(9, 4, 1, 1\) in the checkpoint, \(2, 4, 1, 1\)'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'not a checkpoint of this config.s model: 1 of the '
+            r'model.s \d+ weights are missing \(e.g. decode_head.conv_seg.'
+            r'bias\); 1 have another shape \(e.g. decode_head.conv_seg.'
+            r'weight \(9, 4, 1, 1\) in the checkpoint, \(2, 4, 1, 1\)'):
         test_tool.main([config, str(other), '--work-dir', str(tmp_path / 'w')])
 
     not_a_checkpoint = tmp_path / 'notes.pth'
     not_a_checkpoint.write_text('not a checkpoint')
     with pytest.raises(CheckpointMismatchError, match='cannot read checkpoint'):
-        test_tool.main([config, str(not_a_checkpoint), '--work-dir',
-                        str(tmp_path / 'w')])
+        test_tool.main(
+            [config, str(not_a_checkpoint), '--work-dir',
+             str(tmp_path / 'w')])
 
 
 def test_missing_data_folder_names_its_converter(tiny, tmp_path):
     config, checkpoint = tiny
-    with pytest.raises(DataNotFoundError,
-                       match=r'data folder /nonexistent/kvasir_seg \(test_dataloader\) '
-                       r'does not exist: make it with tools/dataset_converters/'
-                       r'kvasir_seg.py'):
-        test_tool.main([config, checkpoint, '--cfg-options',
-                        'data_root=/nonexistent/kvasir_seg'])
+    with pytest.raises(
+            DataNotFoundError,
+            match=r'data folder /nonexistent/kvasir_seg \(test_dataloader\) '
+            r'does not exist: make it with tools/dataset_converters/'
+            r'kvasir_seg.py'):
+        test_tool.main(
+            [config, checkpoint, '--cfg-options', 'data_root=/nonexistent/kvasir_seg'])
     with pytest.raises(DataNotFoundError, match=r'\(train_dataloader\)'):
-        train_tool.main([config, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-                         'train_dataloader.dataset.data_root=/nonexistent/synapse'])
+        train_tool.main([
+            config, '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options',
+            'train_dataloader.dataset.data_root=/nonexistent/synapse'
+        ])
 
 
 def test_tta_without_pipeline_is_one_line(tiny):
@@ -130,27 +138,34 @@ def test_out_sets_output_dir_only_where_the_metric_takes_it(tiny, tmp_path):
 def test_pretrained_download_failure_says_how_to_train_without(tiny, tmp_path):
     config, _ = tiny
     url = 'http://127.0.0.1:9/unreachable.pth'  # nothing listens: refused at once
-    with pytest.raises(PretrainedDownloadError,
-                       match=f'could not download the pretrained weights {url} .*: '
-                       'train without them with --cfg-options '
-                       r'model\.backbone\.init_cfg=None'):
-        train_tool.main([config, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-                         'model.backbone.init_cfg.type=Pretrained',
-                         f'model.backbone.init_cfg.checkpoint={url}'])
+    with pytest.raises(
+            PretrainedDownloadError,
+            match=f'could not download the pretrained weights {url} .*: '
+            'train without them with --cfg-options '
+            r'model\.backbone\.init_cfg=None'):
+        train_tool.main([
+            config, '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options',
+            'model.backbone.init_cfg.type=Pretrained',
+            f'model.backbone.init_cfg.checkpoint={url}'
+        ])
 
 
 def test_find_pretrained_names_every_key():
-    cfg = load_run_config(str(REPO / 'configs/hff/'
-                              'hff-uper_r18-mit-b1_1xb16-100e_kvasir-seg-224x224.py'))
-    assert [key for key, _ in run_config.find_pretrained(cfg.model)] == [
-        'model.backbone.cnn.init_cfg', 'model.backbone.transformer.init_cfg']
+    cfg = load_run_config(
+        str(REPO / 'configs/hff/'
+            'hff-uper_r18-mit-b1_1xb16-100e_kvasir-seg-224x224.py'))
+    assert [key for key, _ in run_config.find_pretrained(cfg.model)
+            ] == ['model.backbone.cnn.init_cfg', 'model.backbone.transformer.init_cfg']
 
 
 def test_misspelt_top_level_key_is_refused_with_close_matches():
-    with pytest.raises(ConfigError, match="'data_rot' is not a key of this config.*"
-                       'did you mean data_root'):
+    with pytest.raises(
+            ConfigError,
+            match="'data_rot' is not a key of this config.*"
+            'did you mean data_root'):
         load_run_config(SYNAPSE_DCA, cfg_options={'data_rot': '/x'})
-    with pytest.raises(ConfigError, match="did you mean train_dataloader"):
+    with pytest.raises(ConfigError, match='did you mean train_dataloader'):
         load_run_config(SYNAPSE_DCA, cfg_options={'train_dataloder.batch_size': 2})
     # Keys the runner reads are accepted even where the config leaves them out.
     assert 'experiment_name' not in load_run_config(SYNAPSE_DCA)
@@ -165,9 +180,12 @@ def test_data_root_override_moves_every_dataset_and_path_inside():
     # the spacing file is read by the dataset from its data_root, nothing to move
     assert 'spacing_file' not in cfg.test_evaluator
 
-    cfg = load_run_config(PRANET, cfg_options={
-        'data_root': '/my/pranet',
-        'test_dataloader.dataset.datasets.0.data_root': '/elsewhere'})
+    cfg = load_run_config(
+        PRANET,
+        cfg_options={
+            'data_root': '/my/pranet',
+            'test_dataloader.dataset.datasets.0.data_root': '/elsewhere'
+        })
     roots = [d.data_root for d in cfg.test_dataloader.dataset.datasets]
     assert roots == ['/elsewhere'] + ['/my/pranet'] * 4  # explicit keys are kept
     assert cfg.train_dataloader.dataset.data_root == '/my/pranet'

@@ -50,15 +50,18 @@ def test_script_imports_no_sibling_and_leaves_sys_path(path):
 def test_scripts_import_from_their_file_without_sys_path(tmp_path):
     """In a fresh interpreter started elsewhere, with nothing of tools/ on sys.path,
     every script that shares code (the converters and the analysis tools) imports."""
-    scripts = [p for p in SCRIPTS
-               if p.parent.name in ('dataset_converters', 'analysis_tools')]
-    code = (
-        'import importlib.util, sys\n'
-        'for path in sys.argv[1:]:\n'
-        '    spec = importlib.util.spec_from_file_location("tool", path)\n'
-        '    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n'
-        'print("imported", len(sys.argv) - 1)\n')
+    scripts = [
+        p for p in SCRIPTS if p.parent.name in ('dataset_converters', 'analysis_tools')
+    ]
+    code = ('import importlib.util, sys\n'
+            'for path in sys.argv[1:]:\n'
+            '    spec = importlib.util.spec_from_file_location("tool", path)\n'
+            '    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n'
+            'print("imported", len(sys.argv) - 1)\n')
     result = subprocess.run([sys.executable, '-c', code, *map(str, scripts)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                            cwd=tmp_path,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == f'imported {len(scripts)}'

@@ -16,8 +16,12 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def run_tool(*args, timeout=600):
     env = dict(os.environ, PYTHONPATH=REPO)
-    result = subprocess.run([*args], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run([*args],
+                            cwd=REPO,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=timeout)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     return output
@@ -32,9 +36,12 @@ def test_train_resume_and_test(tmp_path):
 
     # A second fresh run would overwrite the checkpoint: it must refuse.
     env = dict(os.environ, PYTHONPATH=REPO)
-    refused = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
-                              work_dir], cwd=REPO, env=env, capture_output=True,
-                             text=True)
+    refused = subprocess.run(
+        [sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True)
     assert refused.returncode != 0
     assert '--resume' in refused.stderr
 
@@ -82,8 +89,8 @@ def test_out_tta_and_show_dir_with_our_metric(tmp_path):
 
     out = str(tmp_path / 'pred')
     output = run_tool(sys.executable, 'tools/test.py', config,
-                      osp.join(work_dir, 'iter_2.pth'), '--work-dir', work_dir,
-                      '--out', out, '--tta', '--show-dir', 'overlays')
+                      osp.join(work_dir, 'iter_2.pth'), '--work-dir', work_dir, '--out',
+                      out, '--tta', '--show-dir', 'overlays')
     assert 'mDice' in output
     # One PNG label mask per test image, named after the image.
     assert sorted(os.listdir(out)) == ['0.png', '1.png', '2.png', '3.png']
@@ -113,17 +120,26 @@ def test_dist_train_and_test_on_cpu_use_gloo(tmp_path):
     config = write_tiny_run(tmp_path, max_iters=2)
     work_dir = str(tmp_path / 'dist')
     env = dict(os.environ, PORT='29533', PYTHON=sys.executable)
-    result = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
-                             work_dir], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work_dir],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert 'Distributed training: True' in result.stdout + result.stderr
 
     env['PORT'] = '29534'
-    result = subprocess.run(['bash', 'tools/dist_test.sh', config,
-                             osp.join(work_dir, 'iter_2.pth'), '2', '--work-dir',
-                             work_dir], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run([
+        'bash', 'tools/dist_test.sh', config,
+        osp.join(work_dir, 'iter_2.pth'), '2', '--work-dir', work_dir
+    ],
+                            cwd=REPO,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert 'mIoU' in result.stdout + result.stderr

@@ -7,11 +7,11 @@ import torch
 
 import mmseg_fusion
 from mmseg_fusion.utils.checks import (check_block_cfg, check_bool, check_cfg,
-                                       check_choice, check_feature_map,
-                                       check_int, check_int_or_tuple,
-                                       check_positive_int, check_positive_ints,
-                                       check_rate, check_same_shape,
-                                       check_stage_indices, check_stage_inputs)
+                                       check_choice, check_feature_map, check_int,
+                                       check_int_or_tuple, check_positive_int,
+                                       check_positive_ints, check_rate,
+                                       check_same_shape, check_stage_indices,
+                                       check_stage_inputs)
 
 
 def test_lower_layers_do_not_import_models():
@@ -35,8 +35,10 @@ def test_lower_layers_do_not_import_models():
                     names = [alias.name for alias in node.names]
                 else:
                     continue
-                offenders += [f'{path.relative_to(package)}: {n}' for n in names
-                              if n.startswith('mmseg_fusion.models')]
+                offenders += [
+                    f'{path.relative_to(package)}: {n}' for n in names
+                    if n.startswith('mmseg_fusion.models')
+                ]
     assert offenders == []
 
 
@@ -47,8 +49,8 @@ def test_positive_int(value):
 
 @pytest.mark.parametrize('value', [0, -1, True, 2.0, '2', None])
 def test_bad_positive_int(value):
-    with pytest.raises(ValueError,
-                       match=rf'channels must be a positive int, got {value!r}'):
+    with pytest.raises(
+            ValueError, match=rf'channels must be a positive int, got {value!r}'):
         check_positive_int('channels', value)
 
 
@@ -104,19 +106,27 @@ def test_stage_indices():
 
 
 @pytest.mark.parametrize('value, kwargs', [
-    ([], {}), (0, {}), ((0, 0), {}), ((0, 4), {}), ((-1, ), {}), ((True, ), {}),
-    ((0.0, ), {}), ((1, 0), dict(increasing=True)), ((0, 1), dict(length=3)),
+    ([], {}),
+    (0, {}),
+    ((0, 0), {}),
+    ((0, 4), {}),
+    ((-1, ), {}),
+    ((True, ), {}),
+    ((0.0, ), {}),
+    ((1, 0), dict(increasing=True)),
+    ((0, 1), dict(length=3)),
 ])
 def test_bad_stage_indices(value, kwargs):
-    with pytest.raises(ValueError, match=r'in_index must be a list or tuple of .*'
-                       r'distinct.* stage indices in \[0, 4\), got ' +
-                       re.escape(repr(value))):
+    with pytest.raises(
+            ValueError,
+            match=r'in_index must be a list or tuple of .*'
+            r'distinct.* stage indices in \[0, 4\), got ' + re.escape(repr(value))):
         check_stage_indices('in_index', value, 4, **kwargs)
 
 
-@pytest.mark.parametrize('value, length, expected', [
-    (4, 2, (4, 4)), (4, 3, (4, 4, 4)), ((1, 2), 2, (1, 2)), ([1, 2, 3], 3, (1, 2, 3))
-])
+@pytest.mark.parametrize('value, length, expected', [(4, 2, (4, 4)), (4, 3, (4, 4, 4)),
+                                                     ((1, 2), 2, (1, 2)),
+                                                     ([1, 2, 3], 3, (1, 2, 3))])
 def test_int_or_tuple(value, length, expected):
     assert check_int_or_tuple('grid_size', value, length) == expected
 
@@ -125,8 +135,10 @@ def test_int_or_tuple(value, length, expected):
                                            ((2, True), 2), (True, 2), (2.0, 2),
                                            ('22', 2), (None, 2)])
 def test_bad_int_or_tuple(value, length):
-    with pytest.raises(ValueError, match=f'grid_size must be a positive int or a list '
-                       f'or tuple of {length} positive ints'):
+    with pytest.raises(
+            ValueError,
+            match=f'grid_size must be a positive int or a list '
+            f'or tuple of {length} positive ints'):
         check_int_or_tuple('grid_size', value, length)
     with pytest.raises(ValueError, match=rf'of {length} \(H, W\) positive ints'):
         check_int_or_tuple('grid_size', value, length, what='(H, W)')
@@ -134,47 +146,52 @@ def test_bad_int_or_tuple(value, length):
 
 def test_choice_and_cfg():
     assert check_choice('mode', 'slide', ('slide', 'whole')) == 'slide'
-    with pytest.raises(ValueError,
-                       match=r"mode must be one of \('slide', 'whole'\), got 'x'"):
+    with pytest.raises(
+            ValueError, match=r"mode must be one of \('slide', 'whole'\), got 'x'"):
         check_choice('mode', 'x', ('slide', 'whole'))
     check_cfg('act_cfg', None)
     check_cfg('act_cfg', dict(type='ReLU'), optional=False)
-    with pytest.raises(ValueError, match="act_cfg must be a config dict with a 'type' "
-                       "key or None, got 'ReLU'"):
+    with pytest.raises(
+            ValueError,
+            match="act_cfg must be a config dict with a 'type' "
+            "key or None, got 'ReLU'"):
         check_cfg('act_cfg', 'ReLU')
-    with pytest.raises(ValueError, match="key, got None"):
+    with pytest.raises(ValueError, match='key, got None'):
         check_cfg('act_cfg', None, optional=False)
 
 
 def test_block_cfg():
     check_block_cfg('skip_fusion', dict(type='GatedFusion'), owner='UNetHead')
-    with pytest.raises(ValueError, match="skip_fusion must be a config dict"):
+    with pytest.raises(ValueError, match='skip_fusion must be a config dict'):
         check_block_cfg('skip_fusion', 'GatedFusion')
     with pytest.raises(ValueError, match="'NoSuchBlock' is not registered"):
         check_block_cfg('skip_fusion', dict(type='NoSuchBlock'))
     with pytest.raises(ValueError, match="must not set 'channels': UNetHead"):
-        check_block_cfg('skip_fusion', dict(type='GatedFusion', channels=4),
-                        owner='UNetHead')
+        check_block_cfg(
+            'skip_fusion', dict(type='GatedFusion', channels=4), owner='UNetHead')
 
 
 def test_feature_maps():
     x = torch.zeros(1, 4, 3, 3)
     check_feature_map('x', x, 4)
     check_feature_map('x', torch.zeros(1, 4, 2, 3, 3), 4, ndim=5)
-    with pytest.raises(ValueError, match=r'x must be a \(N, C, H, W\) tensor, got '
-                       r'\(4, 3, 3\)'):
+    with pytest.raises(
+            ValueError, match=r'x must be a \(N, C, H, W\) tensor, got '
+            r'\(4, 3, 3\)'):
         check_feature_map('x', x[0], 4)
     with pytest.raises(ValueError, match='x must be a .* tensor, got list'):
         check_feature_map('x', [x], 4)
     with pytest.raises(ValueError, match=r'x must have 8 channels .* \(1, 4, 3, 3\)'):
         check_feature_map('x', x, 8)
     check_same_shape(('a', 'b'), (x, x.clone()))
-    with pytest.raises(ValueError, match=r'same shape, got a=\(1, 4, 3, 3\), '
-                       r'b=\(1, 4, 3, 2\)'):
+    with pytest.raises(
+            ValueError, match=r'same shape, got a=\(1, 4, 3, 3\), '
+            r'b=\(1, 4, 3, 2\)'):
         check_same_shape(('a', 'b'), (x, x[..., :2]))
     check_stage_inputs([x, x], (1, ), (4, ))
-    with pytest.raises(ValueError, match=r'at least 3 stages for in_index=\(2,\), '
-                       'got 2'):
+    with pytest.raises(
+            ValueError, match=r'at least 3 stages for in_index=\(2,\), '
+            'got 2'):
         check_stage_inputs([x, x], (2, ), (4, ))
     with pytest.raises(ValueError, match=r'inputs\[1\] must have 5 channels'):
         check_stage_inputs([x, x], (0, 1), (4, 5))

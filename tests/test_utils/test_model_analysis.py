@@ -6,14 +6,16 @@ from mmseg_fusion.utils import count_flops, drop_pretrained
 
 
 def test_drop_pretrained():
-    cfg = Config(dict(model=dict(
-        pretrained='open-mmlab://resnet50_v1c',
-        backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='x.pth')),
-        neck=dict(init_cfg=[
-            dict(type='Pretrained', checkpoint='y.pth'),
-            dict(type='Kaiming', layer='Conv2d')
-        ]),
-        decode_head=dict(init_cfg=dict(type='Normal', std=0.01)))))
+    cfg = Config(
+        dict(
+            model=dict(
+                pretrained='open-mmlab://resnet50_v1c',
+                backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='x.pth')),
+                neck=dict(init_cfg=[
+                    dict(type='Pretrained', checkpoint='y.pth'),
+                    dict(type='Kaiming', layer='Conv2d')
+                ]),
+                decode_head=dict(init_cfg=dict(type='Normal', std=0.01)))))
     drop_pretrained(cfg.model)
     assert cfg.model.pretrained is None
     assert cfg.model.backbone.init_cfg is None

@@ -13,8 +13,9 @@ def test_refuses_non_empty_folder_and_replaces_only_its_entries_with_force(tmp_p
     (out / 'notes.txt').write_text('mine')
 
     entries = ('img_dir', 'spacing.json')
-    with pytest.raises(FileExistsError,
-                       match=r'out is not empty; pass --force .*img_dir, spacing.json'):
+    with pytest.raises(
+            FileExistsError,
+            match=r'out is not empty; pass --force .*img_dir, spacing.json'):
         prepare_output_folder(str(out), force=False, entries=entries)
     assert (out / 'img_dir' / 'old.png').read_bytes() == b'old'
 

@@ -18,18 +18,20 @@ pytestmark = needs_ct
 PREPROCESS = [
     dict(type='LoadVolumeFromFile'),
     dict(type='MONAITransform', transform='Orientationd', axcodes='LPS'),
-    dict(type='MONAITransform',
-         transform='Spacingd',
-         pixdim=(3.0, 3.0, 2.0),
-         mode=('bilinear', 'nearest')),
-    dict(type='MONAITransform',
-         transform='ScaleIntensityRanged',
-         keys='img',
-         a_min=-175,
-         a_max=250,
-         b_min=0.0,
-         b_max=1.0,
-         clip=True),
+    dict(
+        type='MONAITransform',
+        transform='Spacingd',
+        pixdim=(3.0, 3.0, 2.0),
+        mode=('bilinear', 'nearest')),
+    dict(
+        type='MONAITransform',
+        transform='ScaleIntensityRanged',
+        keys='img',
+        a_min=-175,
+        a_max=250,
+        b_min=0.0,
+        b_max=1.0,
+        clip=True),
 ]
 
 
@@ -43,11 +45,12 @@ def case(tmp_path_factory):
 
 
 def _results(case, case_id='case0001'):
-    return dict(img_path=str(case / 'case0001.nii.gz'),
-                seg_map_path=str(case / 'label0001.nii.gz'),
-                case_id=case_id,
-                num_classes=14,
-                sample_idx=0)
+    return dict(
+        img_path=str(case / 'case0001.nii.gz'),
+        seg_map_path=str(case / 'label0001.nii.gz'),
+        case_id=case_id,
+        num_classes=14,
+        sample_idx=0)
 
 
 def _cached(cache_dir, transforms=PREPROCESS):
@@ -162,10 +165,11 @@ class _SameCase(torch.utils.data.Dataset):
 
 
 def test_concurrent_dataloader_workers_share_one_valid_entry(case, tmp_path):
-    loader = torch.utils.data.DataLoader(_SameCase(case, tmp_path),
-                                         batch_size=None,
-                                         num_workers=2,
-                                         multiprocessing_context='fork')
+    loader = torch.utils.data.DataLoader(
+        _SameCase(case, tmp_path),
+        batch_size=None,
+        num_workers=2,
+        multiprocessing_context='fork')
     sums = [(float(a), int(b)) for a, b in loader]
     assert len(set(sums)) == 1
     names = _entries(tmp_path)
@@ -186,10 +190,11 @@ def test_case_ids_are_kept_apart_and_required(case, tmp_path):
 
 @pytest.mark.parametrize('random_cfg', [
     dict(type='MONAITransform', transform='RandFlipd', prob=0.5),
-    dict(type='MONAITransform',
-         transform='RandCropByPosNegLabeld',
-         label_key='gt_seg_map',
-         spatial_size=(8, 8, 8)),
+    dict(
+        type='MONAITransform',
+        transform='RandCropByPosNegLabeld',
+        label_key='gt_seg_map',
+        spatial_size=(8, 8, 8)),
     dict(type='RandomFlip', prob=0.5),
 ])
 def test_random_transform_inside_is_refused_at_build(tmp_path, random_cfg):
@@ -206,10 +211,11 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='lambda'):
         _cached(tmp_path, [
             PREPROCESS[0],
-            dict(type='MONAITransform',
-                 transform='CropForegroundd',
-                 source_key='img',
-                 select_fn=lambda x: x > 0)
+            dict(
+                type='MONAITransform',
+                transform='CropForegroundd',
+                source_key='img',
+                select_fn=lambda x: x > 0)
         ])
 
 

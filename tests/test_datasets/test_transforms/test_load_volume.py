@@ -14,8 +14,8 @@ from tests.test_datasets.volume_data import (CT_LABEL, CT_SMALL, needs_ct,
 
 
 def _load(img_path, seg_map_path=None, **kwargs):
-    results = dict(img_path=str(img_path),
-                   seg_map_path=seg_map_path and str(seg_map_path))
+    results = dict(
+        img_path=str(img_path), seg_map_path=seg_map_path and str(seg_map_path))
     results.update(kwargs.pop('results', {}))
     return TRANSFORMS.build(dict(type='LoadVolumeFromFile', **kwargs))(results)
 
@@ -57,8 +57,9 @@ def test_real_label_ids_outside_range_name_file_ids_and_range():
     assert str(CT_LABEL) in message and '0..13' in message
     assert re.search(r'\b14, 18, 19, 20\b', message) and '117' in message
     # The argument takes precedence over the dataset's num_classes.
-    assert _load(CT_SMALL, CT_LABEL, num_classes=118,
-                 results=dict(num_classes=14))['gt_seg_map'].max() == 117
+    assert _load(
+        CT_SMALL, CT_LABEL, num_classes=118,
+        results=dict(num_classes=14))['gt_seg_map'].max() == 117
 
 
 @needs_ct
@@ -81,8 +82,9 @@ def test_plain_nii_suffix_and_float64(tmp_path):
 def test_label_shape_differs_names_both_files_and_shapes(tmp_path):
     source = nib.load(str(CT_LABEL))
     cut = tmp_path / 'cut.nii.gz'
-    nib.save(nib.Nifti1Image(np.asanyarray(source.dataobj)[:, :, :29], source.affine),
-             str(cut))
+    nib.save(
+        nib.Nifti1Image(np.asanyarray(source.dataobj)[:, :, :29], source.affine),
+        str(cut))
     with pytest.raises(ValueError) as error:
         _load(CT_SMALL, cut)
     message = str(error.value)
@@ -154,8 +156,8 @@ def test_zero_pixdim_without_sform_is_refused(tmp_path):
     path = write_raw_nifti(tmp_path / 'nospacing.nii.gz', np.zeros((4, 5, 6), np.int16),
                            no_spacing)
     assert nib.load(str(path)).header.get_zooms() == (1.0, 1.0, 1.0)
-    with pytest.raises(ValueError,
-                       match=rf'{re.escape(str(path))} has no voxel spacing'):
+    with pytest.raises(
+            ValueError, match=rf'{re.escape(str(path))} has no voxel spacing'):
         _load(path)
 
 
@@ -169,15 +171,16 @@ def test_sform_with_zero_scale_is_refused(tmp_path):
 
     path = write_raw_nifti(tmp_path / 'zero.nii', np.zeros((4, 5, 6), np.int16),
                            zero_sform)
-    with pytest.raises(ValueError,
-                       match=rf'{re.escape(str(path))} has no voxel spacing'):
+    with pytest.raises(
+            ValueError, match=rf'{re.escape(str(path))} has no voxel spacing'):
         _load(path)
 
 
 def test_label_without_spacing_is_refused_too(tmp_path):
     image = tmp_path / 'img.nii.gz'
-    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([2., 2, 2, 1])),
-             str(image))
+    nib.save(
+        nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([2., 2, 2, 1])),
+        str(image))
 
     def no_spacing(header):
         header['pixdim'][1:4] = 0

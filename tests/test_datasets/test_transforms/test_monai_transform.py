@@ -14,27 +14,30 @@ from tests.test_datasets.volume_data import CT_SMALL, needs_ct, write_btcv_label
 
 HU_WINDOW = dict(a_min=-175, a_max=250, b_min=0.0, b_max=1.0, clip=True)
 RANDOM_PART = [
-    dict(type='MONAITransform',
-         transform='RandCropByPosNegLabeld',
-         label_key='gt_seg_map',
-         spatial_size=(32, 32, 32),
-         pos=1,
-         neg=1,
-         num_samples=1),
+    dict(
+        type='MONAITransform',
+        transform='RandCropByPosNegLabeld',
+        label_key='gt_seg_map',
+        spatial_size=(32, 32, 32),
+        pos=1,
+        neg=1,
+        num_samples=1),
     dict(type='MONAITransform', transform='RandFlipd', spatial_axis=0, prob=0.5),
     dict(type='MONAITransform', transform='RandFlipd', spatial_axis=1, prob=0.5),
     dict(type='MONAITransform', transform='RandFlipd', spatial_axis=2, prob=0.5),
     dict(type='MONAITransform', transform='RandRotate90d', prob=0.5, max_k=3),
-    dict(type='MONAITransform',
-         transform='RandScaleIntensityd',
-         keys='img',
-         factors=0.1,
-         prob=0.5),
-    dict(type='MONAITransform',
-         transform='RandShiftIntensityd',
-         keys='img',
-         offsets=0.1,
-         prob=0.5),
+    dict(
+        type='MONAITransform',
+        transform='RandScaleIntensityd',
+        keys='img',
+        factors=0.1,
+        prob=0.5),
+    dict(
+        type='MONAITransform',
+        transform='RandShiftIntensityd',
+        keys='img',
+        offsets=0.1,
+        prob=0.5),
     dict(type='PackVolumeInputs'),
 ]
 
@@ -72,14 +75,16 @@ def resampled(loaded):
     """The deterministic part of a training pipeline at 1.5 mm (computed once)."""
     return _run([
         dict(type='MONAITransform', transform='Orientationd', axcodes='RAS'),
-        dict(type='MONAITransform',
-             transform='Spacingd',
-             pixdim=(1.5, 1.5, 1.5),
-             mode=('bilinear', 'nearest')),
-        dict(type='MONAITransform',
-             transform='ScaleIntensityRanged',
-             keys='img',
-             **HU_WINDOW),
+        dict(
+            type='MONAITransform',
+            transform='Spacingd',
+            pixdim=(1.5, 1.5, 1.5),
+            mode=('bilinear', 'nearest')),
+        dict(
+            type='MONAITransform',
+            transform='ScaleIntensityRanged',
+            keys='img',
+            **HU_WINDOW),
     ], copy.deepcopy(loaded))
 
 
@@ -187,14 +192,15 @@ class _Crops(torch.utils.data.Dataset):
 def test_mmengine_randomness_seed_reproduces_worker_crops(resampled):
 
     def crops(seed):
-        loader = Runner.build_dataloader(dict(batch_size=1,
-                                              num_workers=1,
-                                              persistent_workers=False,
-                                              sampler=dict(type='DefaultSampler',
-                                                           shuffle=False),
-                                              collate_fn=dict(type='pseudo_collate'),
-                                              dataset=_Crops(resampled)),
-                                         seed=seed)
+        loader = Runner.build_dataloader(
+            dict(
+                batch_size=1,
+                num_workers=1,
+                persistent_workers=False,
+                sampler=dict(type='DefaultSampler', shuffle=False),
+                collate_fn=dict(type='pseudo_collate'),
+                dataset=_Crops(resampled)),
+            seed=seed)
         return [batch['inputs'][0] for batch in loader]
 
     first, again, other = crops(11), crops(11), crops(12)
@@ -205,10 +211,9 @@ def test_mmengine_randomness_seed_reproduces_worker_crops(resampled):
 
 @needs_ct
 def test_test_time_rule_resamples_the_image_only(loaded):
-    results = _build('Spacingd',
-                     keys=('img', ),
-                     pixdim=(1.5, 1.5, 2.0),
-                     mode='bilinear')(copy.deepcopy(loaded))
+    results = _build(
+        'Spacingd', keys=('img', ), pixdim=(1.5, 1.5, 2.0), mode='bilinear')(
+            copy.deepcopy(loaded))
     assert results['img'].shape[1:] != results['gt_seg_map'].shape
     assert results['spacing'] == pytest.approx((1.5, 1.5, 2.0))
     assert results['gt_seg_map'].shape == loaded['original_shape'] == (122, 101, 30)
@@ -223,10 +228,16 @@ def test_recorded_affines_map_a_prediction_back_to_the_original_grid(loaded):
     # label's one-hot map, so the result must give the original label back.
     results = _run([
         dict(type='MONAITransform', transform='Orientationd', axcodes='LPS'),
-        dict(type='MONAITransform', transform='Spacingd', pixdim=(2.0, 2.0, 2.0),
-             mode=('bilinear', 'nearest')),
-        dict(type='MONAITransform', transform='CropForegroundd',
-             source_key='gt_seg_map', margin=5),
+        dict(
+            type='MONAITransform',
+            transform='Spacingd',
+            pixdim=(2.0, 2.0, 2.0),
+            mode=('bilinear', 'nearest')),
+        dict(
+            type='MONAITransform',
+            transform='CropForegroundd',
+            source_key='gt_seg_map',
+            margin=5),
     ], copy.deepcopy(loaded))
     assert len(results['transforms']) == 3
     assert results['gt_seg_map'].shape != results['original_shape']
@@ -247,12 +258,14 @@ def test_recorded_affines_map_a_prediction_back_to_the_original_grid(loaded):
 
 @needs_ct
 def test_random_affine_keeps_label_ids_exact(loaded):
-    results = _build('RandAffined',
-                     prob=1.0,
-                     rotate_range=(0.3, 0.3, 0.3),
-                     scale_range=0.1,
-                     mode=('bilinear', 'nearest'),
-                     padding_mode='zeros')(_small(loaded))
+    results = _build(
+        'RandAffined',
+        prob=1.0,
+        rotate_range=(0.3, 0.3, 0.3),
+        scale_range=0.1,
+        mode=('bilinear', 'nearest'),
+        padding_mode='zeros')(
+            _small(loaded))
     seg = results['gt_seg_map']
     assert seg.dtype == np.uint8
     assert set(np.unique(seg)) <= set(np.unique(loaded['gt_seg_map']))
@@ -268,22 +281,24 @@ def test_bilinear_label_is_refused(loaded):
 
 @needs_ct
 def test_crop_foreground_records_shape(loaded):
-    results = _build('CropForegroundd', source_key='gt_seg_map',
-                     margin=2)(_small(loaded))
+    results = _build(
+        'CropForegroundd', source_key='gt_seg_map', margin=2)(
+            _small(loaded))
     assert results['img'].shape[1:] == results['gt_seg_map'].shape
     assert results['transforms'][0].startswith(
         "CropForegroundd(source_key='gt_seg_map'")
 
 
 def test_unknown_transform_suggests_close_names():
-    with pytest.raises(ValueError,
-                       match=r"'Spacingdd' is not .*did you mean 'Spacingd'"):
+    with pytest.raises(
+            ValueError, match=r"'Spacingdd' is not .*did you mean 'Spacingd'"):
         _build('Spacingdd')
     with pytest.raises(ValueError, match=r"did you mean 'Spacingd'"):
         _build('spacingd')
-    with pytest.raises(ValueError,
-                       match=r"'Spacing' is a MONAI array transform: use "
-                       r"its dictionary version 'Spacingd'"):
+    with pytest.raises(
+            ValueError,
+            match=r"'Spacing' is a MONAI array transform: use "
+            r"its dictionary version 'Spacingd'"):
         _build('Spacing')
     with pytest.raises(ValueError, match='is not a dictionary transform'):
         _build('NoSuchThingAtAll')
@@ -292,8 +307,8 @@ def test_unknown_transform_suggests_close_names():
 
 
 def test_bad_transform_arguments_name_the_transform():
-    with pytest.raises(TypeError,
-                       match=r'monai.transforms.Spacingd rejected .*pixdimm'):
+    with pytest.raises(
+            TypeError, match=r'monai.transforms.Spacingd rejected .*pixdimm'):
         _build('Spacingd', pixdimm=1.5)
 
 
@@ -305,19 +320,18 @@ def test_bad_keys(keys):
 
 def test_several_samples_are_refused():
     with pytest.raises(ValueError, match=r'num_samples must be 1 .* got 4'):
-        _build('RandCropByPosNegLabeld',
-               label_key='gt_seg_map',
-               spatial_size=(8, 8, 8),
-               num_samples=4)
-    transform = _build('RandCropByPosNegLabeld',
-                       label_key='gt_seg_map',
-                       spatial_size=(4, 4, 4))
+        _build(
+            'RandCropByPosNegLabeld',
+            label_key='gt_seg_map',
+            spatial_size=(8, 8, 8),
+            num_samples=4)
+    transform = _build(
+        'RandCropByPosNegLabeld', label_key='gt_seg_map', spatial_size=(4, 4, 4))
     transform.monai_transform.cropper.num_samples = 2  # sneaked past the check
     seg = np.zeros((8, 8, 8), np.uint8)
     seg[2:6, 2:6, 2:6] = 1
-    results = dict(img=np.zeros((1, 8, 8, 8), np.float32),
-                   gt_seg_map=seg,
-                   affine=np.eye(4))
+    results = dict(
+        img=np.zeros((1, 8, 8, 8), np.float32), gt_seg_map=seg, affine=np.eye(4))
     with pytest.raises(ValueError, match='returned 2 samples.*num_samples=1'):
         transform(results)
 
@@ -327,10 +341,12 @@ def test_missing_keys_are_named():
     with pytest.raises(KeyError, match=r"Spacingd needs the keys \['gt_seg_map'\]"):
         _build('Spacingd', pixdim=2.0)(dict(results))
     with pytest.raises(KeyError, match=r"needs the keys \['seg'\]"):
-        _build('RandCropByPosNegLabeld',
-               keys='img',
-               label_key='seg',
-               spatial_size=(2, 2, 2))(dict(results))
+        _build(
+            'RandCropByPosNegLabeld',
+            keys='img',
+            label_key='seg',
+            spatial_size=(2, 2, 2))(
+                dict(results))
     with pytest.raises(KeyError, match='affine'):
         _build('RandFlipd', keys='img')(dict(img=results['img']))
     out = _build('Spacingd', pixdim=2.0, allow_missing_keys=True)(dict(results))
@@ -346,18 +362,16 @@ def test_synthetic_flip_moves_affine_and_keeps_dtypes():
     img = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     seg = (np.arange(60).reshape(3, 4, 5) % 7).astype(np.int16)
     affine = np.diag([0.8, 0.8, 2.5, 1.0])
-    results = _build('RandFlipd', prob=1.0,
-                     spatial_axis=2)(dict(img=img,
-                                          gt_seg_map=seg,
-                                          affine=affine,
-                                          transforms=['earlier']))
+    results = _build(
+        'RandFlipd', prob=1.0, spatial_axis=2)(
+            dict(img=img, gt_seg_map=seg, affine=affine, transforms=['earlier']))
     np.testing.assert_array_equal(results['img'], img[:, :, :, ::-1])
     np.testing.assert_array_equal(results['gt_seg_map'], seg[:, :, ::-1])
     assert results['gt_seg_map'].dtype == np.int16
     assert results['spacing'] == pytest.approx((0.8, 0.8, 2.5))
     # The last slice now sits where the first was.
-    np.testing.assert_allclose(_world(results['affine'], (0, 0, 4)), (0, 0, 0),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        _world(results['affine'], (0, 0, 4)), (0, 0, 0), atol=1e-9)
     assert results['transforms'][0] == 'earlier' and len(results['transforms']) == 2
 
 

@@ -23,10 +23,11 @@ def test_packs_the_real_ct_and_its_label(tmp_path):
     label = write_btcv_label(tmp_path / 'case0001.nii.gz')
     load = TRANSFORMS.build(dict(type='LoadVolumeFromFile'))
     results = load(
-        dict(img_path=str(CT_SMALL),
-             seg_map_path=str(label),
-             case_id='case0001',
-             num_classes=14))
+        dict(
+            img_path=str(CT_SMALL),
+            seg_map_path=str(label),
+            case_id='case0001',
+            num_classes=14))
     packed = _pack(results)
     inputs, sample = packed['inputs'], packed['data_samples']
     assert inputs.shape == (1, 122, 101, 30) and inputs.dtype == torch.float32
@@ -49,8 +50,9 @@ def test_packs_the_real_ct_and_its_label(tmp_path):
 def test_label_may_keep_the_original_grid():
     # Test pipelines resample the image only.
     packed = _pack(
-        dict(img=np.zeros((1, 8, 6, 4), np.float32),
-             gt_seg_map=np.ones((16, 12, 8), np.uint8)))
+        dict(
+            img=np.zeros((1, 8, 6, 4), np.float32),
+            gt_seg_map=np.ones((16, 12, 8), np.uint8)))
     assert packed['inputs'].shape == (1, 8, 6, 4)
     assert packed['data_samples'].gt_sem_seg.shape == (16, 12, 8)
     assert packed['data_samples'].img_shape == (8, 6, 4)
@@ -59,8 +61,8 @@ def test_label_may_keep_the_original_grid():
 def test_unlabelled_and_custom_meta_keys():
     img = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
     view = np.moveaxis(img, 1, 3)  # (2, 4, 5, 3), not contiguous
-    packed = _pack(dict(img=view, case_id='x', extra=7),
-                   meta_keys=('case_id', 'extra', 'absent'))
+    packed = _pack(
+        dict(img=view, case_id='x', extra=7), meta_keys=('case_id', 'extra', 'absent'))
     assert packed['inputs'].is_contiguous() and packed['inputs'].dtype == torch.float32
     np.testing.assert_array_equal(packed['inputs'].numpy(), view.astype(np.float32))
     sample = packed['data_samples']
@@ -75,9 +77,8 @@ def test_tensor_image_is_accepted():
 
 @pytest.mark.parametrize('results, match', [
     (dict(img=np.zeros((8, 6, 4), np.float32)), r'img.*\(C, D, H, W\).*\(8, 6, 4\)'),
-    (dict(img=np.zeros((1, 8, 6, 4), np.float32),
-          gt_seg_map=np.zeros((1, 8, 6, 4))),
-     r'gt_seg_map.*\(D, H, W\).*\(1, 8, 6, 4\)'),
+    (dict(img=np.zeros((1, 8, 6, 4), np.float32), gt_seg_map=np.zeros(
+        (1, 8, 6, 4))), r'gt_seg_map.*\(D, H, W\).*\(1, 8, 6, 4\)'),
 ])
 def test_bad_ranks(results, match):
     with pytest.raises(ValueError, match=match):

@@ -27,14 +27,13 @@ def test_small_variant_output_tuple(batch):
     outs = encoder(torch.randn(batch, 2, 32, 64, 32))
     assert isinstance(outs, tuple)
     sizes = [(32, 64, 32), (16, 32, 16), (8, 16, 8), (4, 8, 4), (2, 4, 2), (1, 2, 1)]
-    assert [tuple(o.shape) for o in outs] == [
-        (batch, c, *s) for c, s in zip(encoder.out_channels, sizes)
-    ]
+    assert [tuple(o.shape) for o in outs
+            ] == [(batch, c, *s) for c, s in zip(encoder.out_channels, sizes)]
 
 
 def test_three_stages_and_stem_kernel():
-    encoder = build(widths=(4, 8, 6), depths=(1, 2, 1), salience_channels=5,
-                    stem_kernel=3)
+    encoder = build(
+        widths=(4, 8, 6), depths=(1, 2, 1), salience_channels=5, stem_kernel=3)
     assert encoder.out_channels == (5, 4, 8, 6)
     assert encoder.size_divisor == 8
     assert encoder.downsamples[0].kernel_size == (3, 3, 3)
@@ -45,8 +44,8 @@ def test_three_stages_and_stem_kernel():
 
 
 def test_every_parameter_gets_grad():
-    encoder = build(widths=(4, 8, 16), depths=(1, 1, 1), salience_channels=4,
-                    layer_scale_init=0.1)
+    encoder = build(
+        widths=(4, 8, 16), depths=(1, 1, 1), salience_channels=4, layer_scale_init=0.1)
     outs = encoder(torch.randn(2, 1, 8, 8, 16))
     assert_every_parameter_gets_grad(encoder, outs)
 

@@ -10,8 +10,12 @@ from tests.helpers import assert_every_parameter_gets_grad
 def tiny_resnet(**kwargs):
     """ResNetV1c-18 with 8 base channels: stages of 8, 16, 32, 64 channels at output
     strides 4, 8, 16, 32."""
-    cfg = dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8,
-               out_indices=(0, 1, 2, 3))
+    cfg = dict(
+        type='ResNetV1c',
+        depth=18,
+        base_channels=8,
+        stem_channels=8,
+        out_indices=(0, 1, 2, 3))
     cfg.update(kwargs)
     return cfg
 
@@ -19,17 +23,24 @@ def tiny_resnet(**kwargs):
 def tiny_mit(**kwargs):
     """MiT with 8 embedding channels and one layer per stage: stages of 8, 16, 32, 64
     channels at output strides 4, 8, 16, 32."""
-    cfg = dict(type='MixVisionTransformer', embed_dims=8, num_layers=[1, 1, 1, 1],
-               num_heads=[1, 2, 4, 8], sr_ratios=[4, 2, 1, 1],
-               out_indices=(0, 1, 2, 3))
+    cfg = dict(
+        type='MixVisionTransformer',
+        embed_dims=8,
+        num_layers=[1, 1, 1, 1],
+        num_heads=[1, 2, 4, 8],
+        sr_ratios=[4, 2, 1, 1],
+        out_indices=(0, 1, 2, 3))
     cfg.update(kwargs)
     return cfg
 
 
 def build_backbone(cnn=None, transformer=None, **kwargs):
     return MODELS.build(
-        dict(type='DualBranchBackbone', cnn=cnn or tiny_resnet(),
-             transformer=transformer or tiny_mit(), **kwargs))
+        dict(
+            type='DualBranchBackbone',
+            cnn=cnn or tiny_resnet(),
+            transformer=transformer or tiny_mit(),
+            **kwargs))
 
 
 def test_registered_and_branches_built():
@@ -60,8 +71,10 @@ def test_every_parameter_gets_a_gradient():
 
 def test_mismatched_strides_name_the_stage_and_both_shapes():
     backbone = build_backbone(cnn=tiny_resnet(strides=(1, 2, 2, 1)))
-    with pytest.raises(ValueError, match=r'stage 3: .*cnn \(1, 64, 4, 4\) and '
-                       r'transformer \(1, 64, 2, 2\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'stage 3: .*cnn \(1, 64, 4, 4\) and '
+            r'transformer \(1, 64, 2, 2\)'):
         backbone(torch.randn(1, 3, 64, 64))
 
 
@@ -72,8 +85,9 @@ def test_stage_counts_checked_at_construction_and_forward():
     transformer = tiny_mit()
     del transformer['out_indices']
     backbone = build_backbone(
-        cnn=tiny_resnet(num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
-                        out_indices=(0, 1, 2)),
+        cnn=tiny_resnet(
+            num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
+            out_indices=(0, 1, 2)),
         transformer=transformer)
     with pytest.raises(ValueError, match='3 from cnn and 4 from transformer'):
         backbone(torch.randn(1, 3, 64, 64))

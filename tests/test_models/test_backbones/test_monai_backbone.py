@@ -59,8 +59,8 @@ def test_unetr_trains_through_the_linear_head():
     # calls: distributed training of UNETR needs find_unused_parameters=True
     unused = [n for n, p in backbone.named_parameters() if p.grad is None]
     assert unused and all('.norm_cross_attn.' in n for n in unused)
-    assert all(
-        p.grad.abs().sum() > 0 for p in backbone.parameters() if p.grad is not None)
+    assert all(p.grad.abs().sum() > 0 for p in backbone.parameters()
+               if p.grad is not None)
     sample = VolumeSegDataSample()
     sample.gt_sem_seg = VolumeData(data=torch.randint(0, 3, (1, 16, 16, 16)))
     losses = head.loss(backbone(x), [sample, sample], None)

@@ -27,16 +27,15 @@ def test_registered_and_nnunet_defaults():
     assert all(s[1].conv.stride == (1, 1, 1) for s in encoder.stages)
 
 
-@pytest.mark.parametrize('norm_cfg',
-                         [dict(type='IN3d', affine=True),
-                          dict(type='BN3d')])
+@pytest.mark.parametrize(
+    'norm_cfg',
+    [dict(type='IN3d', affine=True), dict(type='BN3d')])
 def test_stage_shapes_and_gradients(norm_cfg):
     encoder = build(norm_cfg=norm_cfg, num_convs=1)
     x = torch.randn(2, 1, 8, 12, 16)
     outs = encoder(x)
-    assert [tuple(o.shape) for o in outs] == [
-        (2, 4, 8, 12, 16), (2, 8, 4, 6, 8), (2, 16, 2, 3, 4)
-    ]
+    assert [tuple(o.shape) for o in outs] == [(2, 4, 8, 12, 16), (2, 8, 4, 6, 8),
+                                              (2, 16, 2, 3, 4)]
     assert_every_parameter_gets_grad(encoder, outs)
 
 

@@ -39,16 +39,15 @@ def test_stage_sizes_on_odd_input(downsample, sizes, batch):
     encoder = build_encoder(downsample=downsample)
     outs = encoder(torch.randn(batch, 3, 33, 47))
     assert isinstance(outs, tuple)
-    assert [tuple(o.shape) for o in outs] == [
-        (batch, c, h, w) for c, (h, w) in zip((4, 8, 16, 32), sizes)
-    ]
+    assert [tuple(o.shape) for o in outs
+            ] == [(batch, c, h, w) for c, (h, w) in zip((4, 8, 16, 32), sizes)]
 
 
 @pytest.mark.parametrize('downsample', ['maxpool', 'stride'])
 @pytest.mark.parametrize('size', [(33, 47), (64, 48)])
 def test_every_parameter_gets_grad(downsample, size):
-    encoder = build_encoder(base_channels=6, num_stages=3, downsample=downsample,
-                            in_channels=1)
+    encoder = build_encoder(
+        base_channels=6, num_stages=3, downsample=downsample, in_channels=1)
     outs = encoder(torch.randn(2, 1, *size))
     assert outs[0].shape == (2, 6, *size)
     assert_every_parameter_gets_grad(encoder, outs)

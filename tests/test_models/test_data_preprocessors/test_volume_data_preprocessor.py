@@ -16,8 +16,9 @@ def labelled(shape):
 
 def test_stacks_and_casts_to_float32():
     preprocessor = MODELS.build(dict(type='VolumeDataPreProcessor'))
-    volumes = [torch.randint(-1000, 1000, (2, 4, 5, 6), dtype=torch.int16)
-               for _ in range(3)]
+    volumes = [
+        torch.randint(-1000, 1000, (2, 4, 5, 6), dtype=torch.int16) for _ in range(3)
+    ]
     samples = [labelled((4, 5, 6)) for _ in range(3)]
     out = preprocessor(dict(inputs=volumes, data_samples=samples), training=True)
     assert out['inputs'].shape == (3, 2, 4, 5, 6)
@@ -61,8 +62,8 @@ def test_wrong_rank_is_refused(inputs, match):
 def test_training_label_on_another_grid_is_refused():
     preprocessor = VolumeDataPreProcessor()
     data = dict(inputs=[torch.zeros(1, 4, 5, 6)], data_samples=[labelled((4, 5, 7))])
-    with pytest.raises(ValueError,
-                       match=r'data_samples\[0\].*\(4, 5, 7\).*\(4, 5, 6\)'):
+    with pytest.raises(
+            ValueError, match=r'data_samples\[0\].*\(4, 5, 7\).*\(4, 5, 6\)'):
         preprocessor(data, training=True)
     preprocessor(data, training=False)  # at test time the label keeps its own grid
 

@@ -54,8 +54,9 @@ def test_registered_and_full_size_structure():
     assert [type(m.norm).__name__ for m in final] == ['BatchNorm3d'] * 2
     assert [m.activate.negative_slope for m in final] == [0.2, 0.2]
     with_ds = sum(p.numel() for p in head.parameters())
-    without = sum(p.numel() for p in build(
-        in_channels=FULL, num_classes=14, depths=None).parameters())
+    without = sum(
+        p.numel()
+        for p in build(in_channels=FULL, num_classes=14, depths=None).parameters())
     # only the four 1x1x1 auxiliary outputs differ
     assert with_ds - without == sum((c + 1) * 14 for c in (384, 192, 96, 48))
     assert 9.4e6 < without < 9.6e6  # the spec's hand count: about 9.5 M
@@ -106,8 +107,7 @@ def test_loss_uses_nnunet_weights_for_five_levels():
     outs = head(feats)
     per_level = [
         torch.nn.functional.cross_entropy(o, label[:, f // 2::f, f // 2::f, f // 2::f])
-        for o, f in zip(outs, (1, 2, 4, 8, 16))
-        if o.shape[-1] == 32 // f
+        for o, f in zip(outs, (1, 2, 4, 8, 16)) if o.shape[-1] == 32 // f
     ]
     weights = (8 / 15, 4 / 15, 2 / 15, 1 / 15, 0)
     expected = sum(w * v for w, v in zip(weights, per_level))

@@ -10,8 +10,11 @@ from mmseg.structures import SegDataSample
 from tests.helpers import assert_every_parameter_gets_grad
 
 IN_CHANNELS = (8, 16, 24, 32)
-BINARY = dict(num_classes=2, out_channels=1, threshold=0.5,
-              loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True))
+BINARY = dict(
+    num_classes=2,
+    out_channels=1,
+    threshold=0.5,
+    loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True))
 MULTI_CLASS = dict(num_classes=3)
 
 
@@ -27,7 +30,10 @@ def build_head(**kwargs):
     return MODELS.build(cfg)
 
 
-def encoder_features(height, width, batch=2, channels=IN_CHANNELS,
+def encoder_features(height,
+                     width,
+                     batch=2,
+                     channels=IN_CHANNELS,
                      strides=(4, 8, 16, 32)):
     """Random stages of an encoder with the given strides (sizes rounded up)."""
     return [
@@ -75,8 +81,8 @@ def test_channels_derived_and_validated():
 
 def test_explicit_input_transform_and_in_index_select_stages():
     head = build_head(input_transform='multiple_select', in_index=[1, 2, 3, 4])
-    feats = encoder_features(64, 48, channels=(4, ) + IN_CHANNELS,
-                             strides=(2, 4, 8, 16, 32))
+    feats = encoder_features(
+        64, 48, channels=(4, ) + IN_CHANNELS, strides=(2, 4, 8, 16, 32))
     assert head(feats).shape == (2, 3, 16, 12)
 
 

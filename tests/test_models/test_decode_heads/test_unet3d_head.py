@@ -34,8 +34,9 @@ def samples(label):
 def test_registered_and_structure():
     assert MODELS.get('UNet3DHead') is UNet3DHead
     head = build(deep_supervision=True)
-    assert [(u.in_channels, u.out_channels)
-            for u in head.upsamples] == [(16, 16), (16, 8), (8, 4)]
+    assert [(u.in_channels, u.out_channels) for u in head.upsamples] == [(16, 16),
+                                                                         (16, 8),
+                                                                         (8, 4)]
     assert [s[0].conv.in_channels for s in head.steps] == [32, 16, 8]
     assert [c.in_channels for c in head.seg_layers] == [16, 8, 4]
     assert len(build().seg_layers) == 1  # no auxiliary outputs without deep supervision

@@ -38,8 +38,8 @@ def stage_features(batch, size, channels, requires_grad=False):
     feats = []
     for stage_channels in channels:
         feats.append(
-            torch.randn(batch, stage_channels, height, width,
-                        requires_grad=requires_grad))
+            torch.randn(
+                batch, stage_channels, height, width, requires_grad=requires_grad))
         height, width = height // 2, width // 2
     return feats
 
@@ -100,8 +100,7 @@ def test_block_called_with_projected_decoder_feature_then_skip():
 
 
 def test_channels_other_than_first_stage_and_in_index_subset():
-    head = build_head(in_channels=(8, 16), in_index=(1, 2), channels=6,
-                      dropout_ratio=0)
+    head = build_head(in_channels=(8, 16), in_index=(1, 2), channels=6, dropout_ratio=0)
     assert head.conv_seg.in_channels == 6
     assert head.decoder_convs[-1][-1].conv.out_channels == 6
     feats = stage_features(1, (33, 47), (4, 8, 16))
@@ -154,20 +153,26 @@ class VolumeFusion(nn.Module):
         return x + skip
 
 
-@pytest.mark.parametrize('skip_fusion', [
-    dict(block, spatial_dims=3) for block in PAIRWISE_BLOCKS
-] + [dict(type='UNetHeadTestVolumeFusion')])
+@pytest.mark.parametrize('skip_fusion',
+                         [dict(block, spatial_dims=3) for block in PAIRWISE_BLOCKS] +
+                         [dict(type='UNetHeadTestVolumeFusion')])
 def test_3d_skip_fusion_is_refused_at_build_time(skip_fusion):
     """The head is 2-D: a 3-D block could be built but never run."""
-    with pytest.raises(ValueError, match=r'skip_fusion must build a 2-D block: '
-                       r'UNetHead is 2-D and expects spatial_dims=2, got '
-                       r'spatial_dims=3'):
+    with pytest.raises(
+            ValueError,
+            match=r'skip_fusion must build a 2-D block: '
+            r'UNetHead is 2-D and expects spatial_dims=2, got '
+            r'spatial_dims=3'):
         build_head(skip_fusion=skip_fusion)
 
 
 def test_2d_block_norm_cfg_reaches_the_fusions():
-    head = build_head(skip_fusion=dict(type='MultiScaleSelectiveFusion', num_inputs=2,
-                                       spatial_dims=2, norm_cfg=dict(type='SyncBN')))
+    head = build_head(
+        skip_fusion=dict(
+            type='MultiScaleSelectiveFusion',
+            num_inputs=2,
+            spatial_dims=2,
+            norm_cfg=dict(type='SyncBN')))
     assert all(isinstance(f.project[1], nn.SyncBatchNorm) for f in head.fusions)
 
 
@@ -193,9 +198,8 @@ def fake_batch(num_classes, batch=2, size=(33, 47)):
 
 
 @pytest.mark.parametrize('binary', [False, True])
-@pytest.mark.parametrize('skip_fusion, downsample', [(None, 'maxpool'),
-                                                     (dict(type='GatedFusion'),
-                                                      'stride')])
+@pytest.mark.parametrize('skip_fusion, downsample',
+                         [(None, 'maxpool'), (dict(type='GatedFusion'), 'stride')])
 def test_encoder_decoder_loss_and_predict(binary, skip_fusion, downsample):
     init_default_scope('mmseg')
     head_cfg = dict(

@@ -4,8 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from mmseg_fusion.models.decode_heads import (VolumeDecodeHead,
-                                              deep_supervision_weights)
+from mmseg_fusion.models.decode_heads import VolumeDecodeHead, deep_supervision_weights
 from mmseg_fusion.structures import VolumeData, VolumeSegDataSample
 
 
@@ -66,9 +65,8 @@ def test_forward_returns_the_list_only_in_training_with_deep_supervision():
     x = [torch.randn(2, 4, 8, 8, 8)]
     head = PoolingHead(deep_supervision=True)
     outs = head.train()(x)
-    assert [tuple(o.shape) for o in outs] == [
-        (2, 3, 8, 8, 8), (2, 3, 4, 4, 4), (2, 3, 2, 2, 2)
-    ]
+    assert [tuple(o.shape) for o in outs] == [(2, 3, 8, 8, 8), (2, 3, 4, 4, 4),
+                                              (2, 3, 2, 2, 2)]
     assert head.eval()(x).shape == (2, 3, 8, 8, 8)
     assert PoolingHead(deep_supervision=False).train()(x).shape == (2, 3, 8, 8, 8)
 

@@ -56,8 +56,8 @@ def test_hand_computed_soft_dice(include_background, expected):
 def test_mmseg_keyword_arguments_are_accepted_and_gradient_flows():
     logits = torch.randn(1, 3, 4, 4, 4, requires_grad=True)
     label = torch.randint(0, 3, (1, 4, 4, 4))
-    value = build(**NNUNET_DICE)(logits, label, weight=None, ignore_index=255,
-                                 avg_factor=None)
+    value = build(**NNUNET_DICE)(
+        logits, label, weight=None, ignore_index=255, avg_factor=None)
     value.backward()
     assert logits.grad.abs().sum() > 0
 
@@ -80,15 +80,17 @@ def test_labels_outside_the_classes_are_refused():
     loss = build(**NNUNET_DICE)
     label = torch.zeros(1, 4, 4, 4, dtype=torch.long)
     label[0, 0, 0, 0] = 255
-    with pytest.raises(ValueError, match=r'class ids in \[0, 3\).*ignore_index=255.*'
-                       r'\[255\]'):
+    with pytest.raises(
+            ValueError, match=r'class ids in \[0, 3\).*ignore_index=255.*'
+            r'\[255\]'):
         loss(torch.randn(1, 3, 4, 4, 4), label, ignore_index=255)
 
 
 def test_shape_mismatch_is_refused():
     loss = build(**NNUNET_DICE)
-    with pytest.raises(ValueError, match=r'target must be .*\(1, 3, 4, 4, 4\).*'
-                       r'\(1, 4, 4, 5\)'):
+    with pytest.raises(
+            ValueError, match=r'target must be .*\(1, 3, 4, 4, 4\).*'
+            r'\(1, 4, 4, 5\)'):
         loss(torch.randn(1, 3, 4, 4, 4), torch.zeros(1, 4, 4, 5, dtype=torch.long))
     with pytest.raises(ValueError, match='pred must be'):
         loss(torch.randn(3, 4), torch.zeros(3, dtype=torch.long))

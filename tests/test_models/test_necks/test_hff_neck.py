@@ -19,8 +19,12 @@ def pyramid(batch=2, sizes=SIZES):
 
 
 def build_neck(**kwargs):
-    cfg = dict(type='HFFNeck', local_channels=list(LOCAL), global_channels=list(GLOBAL),
-               out_channels=list(OUT), reduction=2)
+    cfg = dict(
+        type='HFFNeck',
+        local_channels=list(LOCAL),
+        global_channels=list(GLOBAL),
+        out_channels=list(OUT),
+        reduction=2)
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -62,8 +66,10 @@ def test_each_fused_stage_feeds_the_next():
 
 
 def test_norm_and_act_cfgs_reach_every_block():
-    neck = build_neck(norm_cfg=dict(type='GN', num_groups=4), act_cfg=dict(type='SiLU'),
-                      conv_act_cfg=dict(type='LeakyReLU'))
+    neck = build_neck(
+        norm_cfg=dict(type='GN', num_groups=4),
+        act_cfg=dict(type='SiLU'),
+        conv_act_cfg=dict(type='LeakyReLU'))
     for block in neck.blocks:
         assert isinstance(block.local_proj[1], torch.nn.GroupNorm)
         assert isinstance(block.irmlp.act, torch.nn.SiLU)
@@ -117,14 +123,19 @@ def tiny_segmentor(decode_head):
             type='EncoderDecoder',
             backbone=dict(
                 type='DualBranchBackbone',
-                cnn=dict(type='ResNetV1c', depth=18, base_channels=8,
-                         stem_channels=8),
-                transformer=dict(type='MixVisionTransformer', embed_dims=8,
-                                 num_layers=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
-                                 sr_ratios=[4, 2, 1, 1])),
-            neck=dict(type='HFFNeck', local_channels=[8, 16, 32, 64],
-                      global_channels=[8, 16, 32, 64], out_channels=[8, 16, 24, 32],
-                      reduction=4),
+                cnn=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8),
+                transformer=dict(
+                    type='MixVisionTransformer',
+                    embed_dims=8,
+                    num_layers=[1, 1, 1, 1],
+                    num_heads=[1, 2, 4, 8],
+                    sr_ratios=[4, 2, 1, 1])),
+            neck=dict(
+                type='HFFNeck',
+                local_channels=[8, 16, 32, 64],
+                global_channels=[8, 16, 32, 64],
+                out_channels=[8, 16, 24, 32],
+                reduction=4),
             decode_head=decode_head))
 
 
@@ -135,8 +146,13 @@ def tiny_segmentor(decode_head):
 ])
 def test_fused_pyramid_feeds_mmseg_decode_heads(head):
     model = tiny_segmentor(
-        dict(head, in_channels=[8, 16, 24, 32], in_index=[0, 1, 2, 3], channels=8,
-             num_classes=3, loss_decode=dict(type='CrossEntropyLoss')))
+        dict(
+            head,
+            in_channels=[8, 16, 24, 32],
+            in_index=[0, 1, 2, 3],
+            channels=8,
+            num_classes=3,
+            loss_decode=dict(type='CrossEntropyLoss')))
     x = torch.randn(2, 3, 45, 38)
     logits = model.encode_decode(x, [dict(img_shape=(45, 38))] * 2)
     assert logits.shape == (2, 3, 45, 38)

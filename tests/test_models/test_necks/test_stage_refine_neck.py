@@ -84,8 +84,9 @@ def test_zero_block_with_residual_returns_the_input():
 
 def test_block_output_replaces_the_stage_without_residual():
     stages = encoder_stages(1, (33, 47))
-    outs = build_neck(block_cfg=dict(type='StageRefineNeckTestScale', init=3.0),
-                      stages=(1, ))(stages)
+    outs = build_neck(
+        block_cfg=dict(type='StageRefineNeckTestScale', init=3.0), stages=(1, ))(
+            stages)
     assert outs[0] is stages[0] and outs[2] is stages[2]
     torch.testing.assert_close(outs[1], 3 * stages[1])
 
@@ -93,8 +94,9 @@ def test_block_output_replaces_the_stage_without_residual():
 @pytest.mark.parametrize('residual, factor', [(False, 3), (True, 4)])
 def test_tuple_output_is_summed(residual, factor):
     stages = encoder_stages(1, (33, 47))
-    outs = build_neck(block_cfg=dict(type='StageRefineNeckTestPair'),
-                      residual=residual)(stages)
+    outs = build_neck(
+        block_cfg=dict(type='StageRefineNeckTestPair'), residual=residual)(
+            stages)
     for out, x in zip(outs, stages):
         torch.testing.assert_close(out, factor * x)
 
@@ -105,9 +107,7 @@ def test_tuple_output_is_summed(residual, factor):
 def test_real_blocks_shapes_and_gradients(block_cfg, batch, size, residual):
     neck = build_neck(block_cfg=block_cfg, residual=residual)
     assert all(type(b).__name__ == block_cfg['type'] for b in neck.blocks.values())
-    stages = [
-        torch.randn_like(s).requires_grad_() for s in encoder_stages(batch, size)
-    ]
+    stages = [torch.randn_like(s).requires_grad_() for s in encoder_stages(batch, size)]
     outs = neck(stages)
     assert [o.shape for o in outs] == [s.shape for s in stages]
     assert_every_parameter_gets_grad(neck, outs)
@@ -152,14 +152,17 @@ class VolumeBlock(nn.Module):
         return x
 
 
-@pytest.mark.parametrize('block_cfg', [
-    dict(block, spatial_dims=3) for block in SINGLE_INPUT_BLOCKS
-] + [dict(type='StageRefineNeckTestVolume')])
+@pytest.mark.parametrize('block_cfg',
+                         [dict(block, spatial_dims=3)
+                          for block in SINGLE_INPUT_BLOCKS] +
+                         [dict(type='StageRefineNeckTestVolume')])
 def test_3d_block_is_refused_at_build_time(block_cfg):
     """The neck is 2-D: a 3-D block could be built but never run."""
-    with pytest.raises(ValueError, match=r'block_cfg must build a 2-D block: '
-                       r'StageRefineNeck is 2-D and expects spatial_dims=2, got '
-                       r'spatial_dims=3'):
+    with pytest.raises(
+            ValueError,
+            match=r'block_cfg must build a 2-D block: '
+            r'StageRefineNeck is 2-D and expects spatial_dims=2, got '
+            r'spatial_dims=3'):
         build_neck(block_cfg=block_cfg)
 
 

@@ -13,8 +13,8 @@ from mmseg.registry import MODELS
 from monai.data import MetaTensor
 from monai.transforms import Orientationd, Spacingd
 
-from mmseg_fusion.models.segmentors.volume_encoder_decoder import (
-    VolumeEncoderDecoder, parse_test_cfg)
+from mmseg_fusion.models.segmentors.volume_encoder_decoder import (VolumeEncoderDecoder,
+                                                                   parse_test_cfg)
 from mmseg_fusion.structures import VolumeData, VolumeSegDataSample
 from tests.shared_data import needs_ct_sample
 from tests.test_datasets.volume_data import write_btcv_label
@@ -65,7 +65,9 @@ class ValueHead(nn.Module):
 class ConvBackbone(nn.Module):
     """Stand-in learned encoder: one strided conv (stride = ``size_divisor``)."""
 
-    def __init__(self, in_channels: int = 1, channels: int = 4,
+    def __init__(self,
+                 in_channels: int = 1,
+                 channels: int = 4,
                  size_divisor: int = 2) -> None:
         super().__init__()
         self.size_divisor = size_divisor
@@ -80,7 +82,9 @@ class ConvHead(nn.Module):
     """Stand-in learned head: 1x1x1 conv to K classes, trilinear upsampling by
     ``scale``, cross-entropy loss against ``gt_sem_seg``."""
 
-    def __init__(self, in_channels: int = 4, num_classes: int = 2,
+    def __init__(self,
+                 in_channels: int = 4,
+                 num_classes: int = 2,
                  scale: int = 2) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -88,8 +92,8 @@ class ConvHead(nn.Module):
         self.conv = nn.Conv3d(in_channels, num_classes, 1)
 
     def forward(self, inputs):
-        return F.interpolate(self.conv(inputs[0]), scale_factor=self.scale,
-                             mode='trilinear')
+        return F.interpolate(
+            self.conv(inputs[0]), scale_factor=self.scale, mode='trilinear')
 
     def predict(self, inputs, batch_img_metas, test_cfg):
         return self.forward(inputs)
@@ -103,13 +107,16 @@ def value_model(size_divisor=1, ramp=0., **test_cfg):
     return VolumeEncoderDecoder(
         backbone=dict(type='VolumeSegTestIdentityBackbone', size_divisor=size_divisor),
         decode_head=dict(type='VolumeSegTestValueHead', ramp=ramp),
-        test_cfg={'progress': False, **test_cfg})
+        test_cfg={
+            'progress': False,
+            **test_cfg
+        })
 
 
 def coordinate_volume(shape):
     """(1, 1, D, H, W): a smooth non-linear function of the voxel coordinates."""
-    i, j, k = torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape],
-                             indexing='ij')
+    i, j, k = torch.meshgrid(
+        *[torch.arange(s, dtype=torch.float32) for s in shape], indexing='ij')
     return (torch.sin(0.3 * i) + torch.cos(0.2 * j * k / 7) + 0.05 * k)[None, None]
 
 
@@ -126,27 +133,36 @@ def blob_labels(shape, seed=0):
 
 
 def geometry_sample(processed_affine, processed_shape, original_affine, original_shape):
-    return VolumeSegDataSample(metainfo=dict(
-        affine=processed_affine, img_shape=tuple(processed_shape),
-        original_affine=original_affine, original_shape=tuple(original_shape)))
+    return VolumeSegDataSample(
+        metainfo=dict(
+            affine=processed_affine,
+            img_shape=tuple(processed_shape),
+            original_affine=original_affine,
+            original_shape=tuple(original_shape)))
 
 
 ORIGINAL_AFFINE = np.array([[0.8, 0, 0, -40.], [0, 0.8, 0, -30.], [0, 0, 2.5, 10.],
                             [0, 0, 0, 1]])
 
-
 # --- sliding windows --------------------------------------------------------------
 
-@pytest.mark.parametrize('shape,patch,overlap,blend', [
-    ((20, 17, 13), (8, 8, 8), 0.5, 'gaussian'),
-    ((20, 17, 13), (8, 12, 4), 0.25, 'constant'),
-    ((5, 9, 7), (8, 8, 8), 0.5, 'gaussian'),  # smaller than the patch: padded
-])
+
+@pytest.mark.parametrize(
+    'shape,patch,overlap,blend',
+    [
+        ((20, 17, 13), (8, 8, 8), 0.5, 'gaussian'),
+        ((20, 17, 13), (8, 12, 4), 0.25, 'constant'),
+        ((5, 9, 7), (8, 8, 8), 0.5, 'gaussian'),  # smaller than the patch: padded
+    ])
 def test_stitched_equals_whole_volume(shape, patch, overlap, blend):
     x = coordinate_volume(shape)
     whole = value_model(mode='whole').inference(x, [{}])
-    slide = value_model(mode='slide', patch_size=patch, overlap=overlap,
-                        blend_mode=blend, sw_batch_size=3).inference(x, [{}])
+    slide = value_model(
+        mode='slide',
+        patch_size=patch,
+        overlap=overlap,
+        blend_mode=blend,
+        sw_batch_size=3).inference(x, [{}])
     assert slide.shape == whole.shape == (1, 3, *shape)
     torch.testing.assert_close(slide, whole, atol=1e-5, rtol=1e-5)
 
@@ -154,11 +170,16 @@ def test_stitched_equals_whole_volume(shape, patch, overlap, blend):
 def test_slide_matches_monai_called_directly():
     from monai.inferers import sliding_window_inference
     x = torch.randn(2, 1, 18, 16, 20)
-    model = value_model(mode='slide', patch_size=(8, 8, 8), sw_batch_size=4,
-                        ramp=0.3).eval()
+    model = value_model(
+        mode='slide', patch_size=(8, 8, 8), sw_batch_size=4, ramp=0.3).eval()
     ours = model.inference(x, [{}, {}])
-    direct = sliding_window_inference(x, (8, 8, 8), 4, lambda w: model._forward(w),
-                                      overlap=0.5, mode='gaussian', sigma_scale=0.125)
+    direct = sliding_window_inference(
+        x, (8, 8, 8),
+        4,
+        lambda w: model._forward(w),
+        overlap=0.5,
+        mode='gaussian',
+        sigma_scale=0.125)
     assert torch.equal(ours, direct)
 
 
@@ -173,8 +194,8 @@ def test_stitch_on_cpu_and_whole_mode_padding():
 def test_mirroring_flip_equivariant_net_changes_nothing():
     x = coordinate_volume((12, 10, 9))
     plain = value_model(mode='slide', patch_size=(8, 8, 8)).inference(x, [{}])
-    mirrored = value_model(mode='slide', patch_size=(8, 8, 8),
-                           mirror_axes=(0, 1, 2)).inference(x, [{}])
+    mirrored = value_model(
+        mode='slide', patch_size=(8, 8, 8), mirror_axes=(0, 1, 2)).inference(x, [{}])
     torch.testing.assert_close(mirrored, plain, atol=1e-5, rtol=1e-5)
 
 
@@ -201,8 +222,12 @@ def test_progress_goes_to_the_mmengine_logger():
     logger.addHandler(handler)
     try:
         assert MMLogger.get_current_instance() is logger
-        model = value_model(mode='slide', patch_size=(8, 8, 8), sw_batch_size=5,
-                            progress=True, progress_interval=0)
+        model = value_model(
+            mode='slide',
+            patch_size=(8, 8, 8),
+            sw_batch_size=5,
+            progress=True,
+            progress_interval=0)
         model.inference(torch.zeros(1, 1, 20, 20, 20), [{}])
         messages = [r.getMessage() for r in records]
         # 4 windows per side (step 4, last window at 12): 64 windows, 13 forwards
@@ -211,20 +236,23 @@ def test_progress_goes_to_the_mmengine_logger():
         assert messages[-1].startswith('sliding-window inference: 64/64 windows, ')
         assert messages[-1].endswith(' s elapsed')
         records.clear()
-        model = value_model(mode='slide', patch_size=(8, 8, 8), sw_batch_size=5,
-                            progress=True)  # every 5 s: only the final line
+        model = value_model(
+            mode='slide', patch_size=(8, 8, 8), sw_batch_size=5,
+            progress=True)  # every 5 s: only the final line
         model.inference(torch.zeros(1, 1, 20, 20, 20), [{}])
         assert len(records) == 1
         assert records[0].getMessage().startswith('sliding-window inference: 64/64 ')
         records.clear()
-        value_model(mode='slide', patch_size=(8, 8, 8)).inference(
-            torch.zeros(1, 1, 20, 20, 20), [{}])
+        value_model(
+            mode='slide',
+            patch_size=(8, 8, 8)).inference(torch.zeros(1, 1, 20, 20, 20), [{}])
         assert records == []  # progress=False
     finally:
         logger.removeHandler(handler)
 
 
 # --- back to the original grid -----------------------------------------------------
+
 
 def predict_labels(model, processed_labels, sample):
     inputs = torch.as_tensor(processed_labels, dtype=torch.float32)[None, None]
@@ -256,8 +284,8 @@ def test_orientation_flips_map_back_exactly(flip_axes):
     sample = geometry_sample(ORIGINAL_AFFINE @ flip, processed.shape, ORIGINAL_AFFINE,
                              labels.shape)
     assert not np.array_equal(processed, labels)
-    np.testing.assert_array_equal(predict_labels(value_model(), processed, sample),
-                                  labels)
+    np.testing.assert_array_equal(
+        predict_labels(value_model(), processed, sample), labels)
 
 
 def test_axis_permutation_and_flip_map_back_exactly():
@@ -306,8 +334,8 @@ def test_finer_spacing_maps_back_exactly():
     half = np.diag([0.5, 0.5, 0.5, 1.])
     sample = geometry_sample(ORIGINAL_AFFINE @ half, processed.shape, ORIGINAL_AFFINE,
                              labels.shape)
-    np.testing.assert_array_equal(predict_labels(value_model(), processed, sample),
-                                  labels)
+    np.testing.assert_array_equal(
+        predict_labels(value_model(), processed, sample), labels)
 
 
 @pytest.mark.parametrize('pixdim', [(1.3, 1.1, 1.7), (0.6, 0.5, 1.2)])
@@ -317,10 +345,12 @@ def test_monai_orientation_and_spacing_map_back(pixdim):
     labels = blob_labels((40, 36, 16), seed=3)
     original_affine = np.array([[-0.8, 0, 0, 20.], [0, -0.9, 0, 25.], [0, 0, 2.5, -30.],
                                 [0, 0, 0, 1]])
-    image = MetaTensor(torch.as_tensor(labels[None], dtype=torch.float32),
-                       affine=torch.as_tensor(original_affine))
-    data = Orientationd('img', axcodes='RAS',
-                        labels=(('L', 'R'), ('P', 'A'), ('I', 'S')))(dict(img=image))
+    image = MetaTensor(
+        torch.as_tensor(labels[None], dtype=torch.float32),
+        affine=torch.as_tensor(original_affine))
+    data = Orientationd(
+        'img', axcodes='RAS', labels=(('L', 'R'), ('P', 'A'), ('I', 'S')))(
+            dict(img=image))
     data = Spacingd('img', pixdim=pixdim, mode='nearest')(data)
     processed = data['img']
     assert processed.shape[1:] != labels.shape
@@ -331,8 +361,9 @@ def test_monai_orientation_and_spacing_map_back(pixdim):
     agreement = (predicted == labels).mean()
     assert agreement > (0.995 if pixdim[0] < 0.8 else 0.98), agreement
     for label in (1, 2):  # no organ lost or shifted: Dice per label
-        dice = 2 * ((predicted == label) & (labels == label)).sum() / (
-            (predicted == label).sum() + (labels == label).sum())
+        dice = 2 * ((predicted == label) &
+                    (labels == label)).sum() / ((predicted == label).sum() +
+                                                (labels == label).sum())
         assert dice > 0.9, (label, dice)
 
 
@@ -347,9 +378,10 @@ def test_test_step_with_volume_samples_end_to_end():
                              labels.shape)
     sample.gt_sem_seg = VolumeData(data=torch.as_tensor(labels)[None])
     model = value_model(mode='slide', patch_size=(8, 8, 8)).eval()
-    (result, ) = model.test_step(dict(
-        inputs=[torch.as_tensor(processed, dtype=torch.int16)[None]],
-        data_samples=[sample]))
+    (result, ) = model.test_step(
+        dict(
+            inputs=[torch.as_tensor(processed, dtype=torch.int16)[None]],
+            data_samples=[sample]))
     assert result.pred_sem_seg.shape == result.gt_sem_seg.shape == labels.shape
     assert torch.equal(result.pred_sem_seg.data, result.gt_sem_seg.data)
 
@@ -363,16 +395,27 @@ def test_real_ct_labels_come_back_aligned_through_the_test_pipeline(tmp_path):
     from mmengine.dataset import Compose, pseudo_collate
     from mmseg.registry import TRANSFORMS
     label_path = write_btcv_label(tmp_path / 'case0001.nii.gz')
-    pipeline = Compose([TRANSFORMS.build(t) for t in [
-        dict(type='LoadVolumeFromFile', num_classes=14),
-        dict(type='MONAITransform', transform='Orientationd', keys='img',
-             axcodes='LPI', labels=(('L', 'R'), ('P', 'A'), ('I', 'S'))),
-        dict(type='MONAITransform', transform='Spacingd', keys='img',
-             pixdim=(2.0, 2.5, 2.5), mode='nearest'),
-        dict(type='PackVolumeInputs'),
-    ]])
-    data = pipeline(dict(img_path=str(label_path), seg_map_path=str(label_path),
-                         case_id='case0001'))
+    pipeline = Compose([
+        TRANSFORMS.build(t) for t in [
+            dict(type='LoadVolumeFromFile', num_classes=14),
+            dict(
+                type='MONAITransform',
+                transform='Orientationd',
+                keys='img',
+                axcodes='LPI',
+                labels=(('L', 'R'), ('P', 'A'), ('I', 'S'))),
+            dict(
+                type='MONAITransform',
+                transform='Spacingd',
+                keys='img',
+                pixdim=(2.0, 2.5, 2.5),
+                mode='nearest'),
+            dict(type='PackVolumeInputs'),
+        ]
+    ])
+    data = pipeline(
+        dict(
+            img_path=str(label_path), seg_map_path=str(label_path), case_id='case0001'))
     assert data['inputs'].shape[1:] != data['data_samples'].gt_sem_seg.shape
     model = VolumeEncoderDecoder(
         backbone=dict(type='VolumeSegTestIdentityBackbone', size_divisor=16),
@@ -384,12 +427,14 @@ def test_real_ct_labels_come_back_aligned_through_the_test_pipeline(tmp_path):
     assert predicted.shape == labels.shape == (122, 101, 30)
     assert (predicted == labels).mean() > 0.995
     for organ in np.unique(labels)[1:]:
-        dice = 2 * ((predicted == organ) & (labels == organ)).sum() / (
-            (predicted == organ).sum() + (labels == organ).sum())
+        dice = 2 * ((predicted == organ) &
+                    (labels == organ)).sum() / ((predicted == organ).sum() +
+                                                (labels == organ).sum())
         assert dice > 0.95, (organ, dice)
 
 
 # --- training ----------------------------------------------------------------------
+
 
 def test_loss_lowers_through_the_segmentor():
     model = VolumeEncoderDecoder(
@@ -397,19 +442,25 @@ def test_loss_lowers_through_the_segmentor():
         decode_head=dict(type='VolumeSegTestConvHead', scale=2),
         test_cfg=dict(mode='slide', patch_size=(8, 8, 8), progress=False))
     # labels constant on 2x2x2 blocks: the stride-2 stand-in can fit them
-    volumes = [torch.randn(1, 4, 4, 4).repeat_interleave(2, 1).repeat_interleave(2, 2)
-               .repeat_interleave(2, 3) for _ in range(2)]
-    samples = [VolumeSegDataSample(gt_sem_seg=VolumeData(data=(v > 0).long()))
-               for v in volumes]
+    volumes = [
+        torch.randn(1, 4, 4, 4).repeat_interleave(2, 1).repeat_interleave(
+            2, 2).repeat_interleave(2, 3) for _ in range(2)
+    ]
+    samples = [
+        VolumeSegDataSample(gt_sem_seg=VolumeData(data=(v > 0).long())) for v in volumes
+    ]
     optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=0.05))
-    losses = [model.train_step(dict(inputs=volumes, data_samples=samples), optim)
-              ['decode.loss_ce'].item() for _ in range(15)]
+    losses = [
+        model.train_step(dict(inputs=volumes, data_samples=samples),
+                         optim)['decode.loss_ce'].item() for _ in range(15)
+    ]
     assert losses[-1] < 0.7 * losses[0], losses
     logits = model(torch.stack(volumes), mode='tensor')
     assert logits.shape == (2, 2, 8, 8, 8)
 
 
 # --- bad input ---------------------------------------------------------------------
+
 
 def test_four_dimensional_input_is_refused():
     model = value_model()
@@ -421,8 +472,9 @@ def test_four_dimensional_input_is_refused():
 
 
 def test_patch_not_divisible_by_the_stride_is_refused_at_build():
-    with pytest.raises(ValueError, match=r'patch_size=\(64, 48, 40\).*side 40.*'
-                       r'stride 16'):
+    with pytest.raises(
+            ValueError, match=r'patch_size=\(64, 48, 40\).*side 40.*'
+            r'stride 16'):
         value_model(size_divisor=16, mode='slide', patch_size=(64, 48, 40))
     value_model(size_divisor=16, mode='slide', patch_size=(64, 48, 32))
 
@@ -455,11 +507,18 @@ def test_bad_test_cfg_is_refused(cfg, match):
 
 def test_test_cfg_defaults():
     cfg = parse_test_cfg(dict(mode='slide', patch_size=32, mirror_axes=[2, 0]), 16)
-    assert cfg == dict(mode='slide', patch_size=(32, 32, 32), overlap=(0.5, ) * 3,
-                       sw_batch_size=4, blend_mode='gaussian',
-                       sigma_scale=(0.125, ) * 3,
-                       mirror_axes=(0, 2), stitch_device=None, progress=True,
-                       progress_interval=5.0, keep_logits=False)
+    assert cfg == dict(
+        mode='slide',
+        patch_size=(32, 32, 32),
+        overlap=(0.5, ) * 3,
+        sw_batch_size=4,
+        blend_mode='gaussian',
+        sigma_scale=(0.125, ) * 3,
+        mirror_axes=(0, 2),
+        stitch_device=None,
+        progress=True,
+        progress_interval=5.0,
+        keep_logits=False)
     assert parse_test_cfg(None)['mode'] == 'whole'
 
 
