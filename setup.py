@@ -6,7 +6,6 @@ install the same ``mmcv`` import package, so requiring either would replace the 
 then ``pip install .`` (README, "Compiled mmcv").
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -31,6 +30,16 @@ def read_readme():
         return f.read()
 
 
+def extras_require():
+    """The extras: lite, optional, tests and lint; 'all' is the first three."""
+    extras = {
+        name: read_requirements(name)
+        for name in ('lite', 'optional', 'tests', 'lint')
+    }
+    extras['all'] = extras['lite'] + extras['optional'] + extras['tests']
+    return extras
+
+
 setup(
     name='mmseg-fusion',
     version=read_version(),
@@ -42,13 +51,6 @@ setup(
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     python_requires='>=3.10',
     install_requires=read_requirements('runtime'),
-    extras_require={
-        'lite': read_requirements('lite'),
-        'optional': read_requirements('optional'),
-        'tests': read_requirements('tests'),
-        'lint': read_requirements('lint'),
-        'all': read_requirements('lite') + read_requirements('optional') +
-        read_requirements('tests'),
-    },
+    extras_require=extras_require(),
     zip_safe=False,
 )

@@ -3,5 +3,4 @@
 # selection weights over (decoder feature, encoder skip) replace concatenation.
 _base_ = '../dca/unet_unet-s5_1xb16-200e_kvasir-seg-224x224.py'
 model = dict(
-    decode_head=dict(
-        skip_fusion=dict(type='MultiScaleSelectiveFusion', num_inputs=2)))
+    decode_head=dict(skip_fusion=dict(type='MultiScaleSelectiveFusion', num_inputs=2)))

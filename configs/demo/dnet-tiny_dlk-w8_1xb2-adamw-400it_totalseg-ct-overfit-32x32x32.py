@@ -51,9 +51,7 @@ train_pipeline = [
                 source_key='img',
                 allow_smaller=True),
             dict(
-                type='MONAITransform',
-                transform='SpatialPadd',
-                spatial_size=crop_size),
+                type='MONAITransform', transform='SpatialPadd', spatial_size=crop_size),
         ]),
     dict(
         type='MONAITransform',
@@ -90,27 +88,16 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 # --protocol all puts the one case in train, val and test.
 test_dataloader = dict(
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline))
+        type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
 
 max_iters = 400
 warmup_iters = 20
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-2,
-        by_epoch=False,
-        begin=0,
-        end=warmup_iters),
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=warmup_iters),
     dict(
         type='CosineAnnealingLR',
         T_max=max_iters - warmup_iters,

@@ -89,9 +89,7 @@ train_pipeline = [
                 source_key='img',
                 allow_smaller=True),
             dict(
-                type='MONAITransform',
-                transform='SpatialPadd',
-                spatial_size=crop_size),
+                type='MONAITransform', transform='SpatialPadd', spatial_size=crop_size),
         ]),
     dict(
         type='MONAITransform',
@@ -141,20 +139,14 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 # The held-out cases of --protocol holdout are the 'val' split.
 test_dataloader = dict(
     batch_size=1,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
+        type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
 test_evaluator = dict(
     type='Volume3DMetric',
     nsd_tolerance=1.0,
@@ -167,12 +159,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-2, betas=(0.9, 0.999), weight_decay=1e-5))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-2,
-        by_epoch=False,
-        begin=0,
-        end=warmup_iters),
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=warmup_iters),
     dict(
         type='CosineAnnealingLR',
         T_max=max_iters - warmup_iters,

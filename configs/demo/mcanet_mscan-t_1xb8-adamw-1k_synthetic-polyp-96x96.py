@@ -24,12 +24,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
     dict(
-        type='PolyLR',
-        power=1.0,
-        eta_min=0.0,
-        by_epoch=False,
-        begin=50,
-        end=max_iters),
+        type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=50, end=max_iters),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=250)
 val_cfg = dict(type='ValLoop')

@@ -16,6 +16,5 @@ model = dict(
     data_preprocessor=data_preprocessor,
     decode_head=dict(
         _base_.synapse_head,
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
 train_dataloader = dict(batch_size=8)

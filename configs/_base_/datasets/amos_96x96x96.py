@@ -54,8 +54,7 @@ preprocess = [
     dict(type='MONAITransform', transform='SpatialPadd', spatial_size=crop_size),
 ]
 train_pipeline = [
-    dict(type='CachedPipeline', cache_dir=data_root + '/cache',
-         transforms=preprocess),
+    dict(type='CachedPipeline', cache_dir=data_root + '/cache', transforms=preprocess),
     dict(
         type='MONAITransform',
         transform='RandCropByPosNegLabeld',
@@ -119,10 +118,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 # One whole CT volume per batch (volumes differ in shape).
 val_dataloader = dict(
     batch_size=1,
@@ -130,20 +126,14 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
+        type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
 test_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline))
+        type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
 
 # Per case and organ in the original image space: Dice (%), HD95 (mm, medpy's pooled
 # definition), NSD at 1 mm; nnU-Net's empty-organ convention. A per-case CSV goes to

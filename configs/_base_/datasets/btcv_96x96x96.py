@@ -62,8 +62,7 @@ preprocess = [
     dict(type='MONAITransform', transform='SpatialPadd', spatial_size=crop_size),
 ]
 train_pipeline = [
-    dict(type='CachedPipeline', cache_dir=data_root + '/cache',
-         transforms=preprocess),
+    dict(type='CachedPipeline', cache_dir=data_root + '/cache', transforms=preprocess),
     dict(
         type='MONAITransform',
         transform='RandCropByPosNegLabeld',
@@ -129,10 +128,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 # One whole CT volume per batch (volumes differ in shape).
 val_dataloader = dict(
     batch_size=1,
@@ -140,10 +136,7 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline))
+        type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # Per case and organ in the original image space: Dice (%), HD95 (mm, medpy's pooled

@@ -17,8 +17,7 @@
 # MCANet configs: do not select checkpoints by it.
 _base_ = './kvasir_seg.py'
 data_root = 'data/pranet_polyp'
-test_subsets = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB',
-                'CVC-300')
+test_subsets = ('Kvasir', 'CVC-ClinicDB', 'CVC-ColonDB', 'ETIS-LaribPolypDB', 'CVC-300')
 meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
              'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'subset')
 test_pipeline = [

@@ -27,14 +27,7 @@ train_pipeline = [
         type='RandomChoice',
         transforms=[
             [dict(type='RandomRotFlip', rotate_prob=0.0, flip_prob=1.0)],
-            [
-                dict(
-                    type='RandomRotate',
-                    prob=0.5,
-                    degree=20,
-                    pad_val=0,
-                    seg_pad_val=0)
-            ],
+            [dict(type='RandomRotate', prob=0.5, degree=20, pad_val=0, seg_pad_val=0)],
         ],
         prob=[0.5, 0.5]),
     dict(type='Resize', scale=img_scale, keep_ratio=False),

@@ -18,12 +18,6 @@ model = dict(
         threshold=0.5,
         norm_cfg=ham_norm_cfg,
         align_corners=False,
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
         ham_kwargs=dict(
-            MD_S=1,
-            MD_R=16,
-            train_steps=6,
-            eval_steps=7,
-            inv_t=100,
-            rand_init=True)))
+            MD_S=1, MD_R=16, train_steps=6, eval_steps=7, inv_t=100, rand_init=True)))

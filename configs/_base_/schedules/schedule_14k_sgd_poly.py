@@ -7,13 +7,7 @@ max_iters = 13950
 optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
 param_scheduler = [
-    dict(
-        type='PolyLR',
-        eta_min=0.0,
-        power=0.9,
-        begin=0,
-        end=max_iters,
-        by_epoch=False)
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_iters, by_epoch=False)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
