@@ -15,6 +15,11 @@
 # (left/right organs stay apart, nothing to generalise to); 400 iterations of 32^3
 # patches at batch 2, AdamW lr 2e-2, 20 warm-up iterations then cosine decay; the
 # test split (= the training case) scored with tools/test.py.
+# Measured (2-core CPU, one thread, about 5 min of CPU time per 400 iterations): mean
+# Dice over the 12 organs of the slab 26 % after this schedule (liver 94 %, the vessels
+# and the small organs not yet found), 60 % after a second cycle started from its
+# weights (--cfg-options load_from=.../iter_400.pth): every organ found, liver 93 %,
+# spleen 92 %, adrenal glands 50-52 %.
 _base_ = ['./dnet-tiny_dlk-w8_1xb2-adamw-800it_synthetic-ct-32x32x32.py']
 
 dataset_type = 'BTCVDataset'
