@@ -51,26 +51,34 @@ def test_benchmark_blocks_table(tool, tmp_path, capsys):
     text = benchmark_blocks.main([
         '--blocks', 'SAFM', 'GatedFusion', '--repeat', '1', '--warmup', '0', '--scale',
         '0.125', '--batch-size', '1', '--out',
-        str(out)
+        str(out), '--json',
+        str(tmp_path / 'blocks.json')
     ])
     assert capsys.readouterr().out == text == out.read_text()
 
     rows = table_rows(text)
-    assert [r[0] for r in rows] == ['GatedFusion', 'SAFM']  # table order
+    # table order; a type selects its 2-D and 3-D rows
+    names = ['GatedFusion', 'SAFM', 'GatedFusion-3d', 'SAFM-3d']
+    assert [r[0] for r in rows] == names
     settings = {b['name']: b for b in benchmark_blocks.BLOCKS}
     for name, inputs, params, flops, forward_ms, train_ms, peak in rows:
         expected = n_params(MODELS.build(settings[name]['cfg']))
         assert int(params.replace(',', '')) == expected
         assert float(forward_ms) > 0 and float(train_ms) > 0
-        assert peak == 'n/a'  # CPU: memory is not measured
-    assert rows[0][1] == '1x64x8x8 (x2)'  # 64 x 64 scaled by 1/8, batch 1
+        assert float(peak) > 0  # CPU: the profiler's allocation events
+    assert rows[0][1] == '1x64x11x11 (x2)'  # 88 x 88 scaled by 1/8, batch 1
     assert rows[1][3] != 'n/a'  # SAFM can be traced
+    saved = json.loads((tmp_path / 'blocks.json').read_text())
+    assert [r['name'] for r in saved['results']] == names
+    assert saved['meta']['batch_size'] == 1
+    assert all(r['peak_mib'] > 0 and r['train_ms'] > 0 for r in saved['results'])
 
 
 def test_benchmark_blocks_selection(tool):
     benchmark_blocks = tool('benchmark_blocks')
     names = [b['name'] for b in benchmark_blocks.select_blocks(['HFFBlock'])]
-    assert names == ['HFFBlock', 'HFFBlock+previous']  # a type selects all its rows
+    # a type selects all its rows
+    assert names == ['HFFBlock', 'HFFBlock+previous', 'HFFBlock+previous-3d']
     assert len(benchmark_blocks.select_blocks(None)) == len(benchmark_blocks.BLOCKS)
     with pytest.raises(ValueError, match='NoSuchBlock'):
         benchmark_blocks.select_blocks(['NoSuchBlock'])

@@ -1,20 +1,30 @@
-"""Parameters, FLOPs, latency and peak memory of the seed blocks, as a markdown table.
+"""Parameters, FLOPs, latency and peak memory of the seed blocks, 2-D and 3-D, as a
+markdown table and (``--json``) as JSON.
 
     python tools/analysis_tools/benchmark_blocks.py [--blocks NAME ...]
         [--device {cpu,cuda}] [--threads N] [--repeat N] [--warmup N]
-        [--batch-size N] [--scale S] [--out FILE.md]
+        [--batch-size N] [--scale S] [--out FILE.md] [--json FILE.json]
 
 Every block is built through ``mmseg.registry.MODELS`` from the settings in ``BLOCKS``
-and run on random inputs. FLOPs are counted by mmengine's ``FlopAnalyzer`` (one
-multiply-add is one FLOP; element-wise operations are not counted). Latencies are the
-median of ``--repeat`` runs after ``--warmup`` runs: forward in eval mode under
+and run on random inputs; the 2-D rows use the sizes at which the blocks were
+compared with the papers' reference code (issue 9), the ``-3d`` rows the blocks'
+volumetric form. FLOPs are counted by mmengine's ``FlopAnalyzer`` (one multiply-add
+is one FLOP; element-wise operations are not counted). Latencies are the median of
+``--repeat`` runs after ``--warmup`` runs: forward in eval mode under
 ``torch.no_grad()``, forward+backward in train mode (backward of the sum of the
-outputs). Peak memory is ``torch.cuda.max_memory_allocated`` over the forward+backward
-runs (parameters, inputs and gradients included); on CPU it is not measured (n/a).
+outputs). Peak memory is the most memory the allocator held during one
+forward+backward beyond what it held before (parameters and inputs excluded;
+activations, workspaces and gradients included): on CUDA from
+``torch.cuda.max_memory_allocated``, on CPU from the allocation events that
+``torch.profiler`` records with ``profile_memory=True`` (their running
+'Total Allocated').
 """
 import argparse
+import json
 import os
+import os.path as osp
 import statistics
+import tempfile
 import time
 from typing import Callable, List, Optional, Sequence
 
@@ -31,32 +41,32 @@ BLOCKS = [
     dict(
         name='GatedFusion',
         cfg=dict(type='GatedFusion', channels=64),
-        inputs=[(64, 64, 64), (64, 64, 64)]),
+        inputs=[(64, 88, 88)] * 2),
     dict(
         name='MultiScaleSelectiveFusion',
         cfg=dict(type='MultiScaleSelectiveFusion', channels=64, num_inputs=4),
-        inputs=[(64, 64, 64)] * 4),
+        inputs=[(64, 88, 88)] * 4),
     dict(
         name='MultiFeatureExtraction',
         cfg=dict(type='MultiFeatureExtraction', channels=64, dilations=(2, 4, 8)),
-        inputs=[(64, 64, 64)]),
+        inputs=[(64, 88, 88)]),
     dict(
         name='SAFM',
         cfg=dict(type='SAFM', channels=64, num_levels=4),
-        inputs=[(64, 64, 64)]),
+        inputs=[(64, 88, 88)]),
     dict(
         name='OSRAttention',
         cfg=dict(type='OSRAttention', channels=64, num_heads=8, sr_ratio=2),
-        inputs=[(64, 64, 64)]),
+        inputs=[(64, 44, 44)]),
     dict(
         name='JointChannelSpatialAttention',
         cfg=dict(
             type='JointChannelSpatialAttention',
             channels=64,
-            reduction=16,
+            reduction=8,
             kernel_size=7,
-            grid_size=7),
-        inputs=[(64, 64, 64)]),
+            grid_size=22),
+        inputs=[(64, 22, 22)]),
     dict(
         name='HFFBlock',
         cfg=dict(
@@ -65,7 +75,7 @@ BLOCKS = [
             global_channels=64,
             inter_channels=64,
             out_channels=64),
-        inputs=[(64, 64, 64), (64, 64, 64)]),
+        inputs=[(64, 44, 44), (64, 44, 44)]),
     dict(
         name='HFFBlock+previous',
         cfg=dict(
@@ -75,15 +85,11 @@ BLOCKS = [
             inter_channels=64,
             out_channels=64,
             previous_channels=32),
-        inputs=[(64, 64, 64), (64, 64, 64), (32, 128, 128)]),
+        inputs=[(64, 44, 44), (64, 44, 44), (32, 88, 88)]),
     dict(
         name='DynamicFeatureFusion-2d',
         cfg=dict(type='DynamicFeatureFusion', channels=64, spatial_dims=2),
-        inputs=[(64, 64, 64), (64, 64, 64)]),
-    dict(
-        name='DynamicFeatureFusion-3d',
-        cfg=dict(type='DynamicFeatureFusion', channels=32, spatial_dims=3),
-        inputs=[(32, 16, 32, 32), (32, 16, 32, 32)]),
+        inputs=[(64, 88, 88)] * 2),
     dict(
         name='MultiScaleCrossAxisAttention',
         cfg=dict(
@@ -91,12 +97,73 @@ BLOCKS = [
             channels=64,
             num_heads=8,
             kernel_sizes=(7, 11, 21)),
-        inputs=[(64, 64, 64)]),
+        inputs=[(64, 128, 128)]),
     dict(
         name='DualCrossAttention',
         cfg=dict(
             type='DualCrossAttention', in_channels=(32, 64, 128, 256), patch_size=28),
         inputs=[[(32, 224, 224), (64, 112, 112), (128, 56, 56), (256, 28, 28)]]),
+    # 3-D forms (MultiScaleCrossAxisAttention is 2-D only).
+    dict(
+        name='GatedFusion-3d',
+        cfg=dict(type='GatedFusion', channels=32, spatial_dims=3),
+        inputs=[(32, 32, 48, 48)] * 2),
+    dict(
+        name='MultiScaleSelectiveFusion-3d',
+        cfg=dict(
+            type='MultiScaleSelectiveFusion', channels=32, num_inputs=4, spatial_dims=3),
+        inputs=[(32, 32, 48, 48)] * 4),
+    dict(
+        name='MultiFeatureExtraction-3d',
+        cfg=dict(
+            type='MultiFeatureExtraction',
+            channels=32,
+            dilations=(2, 4, 8),
+            spatial_dims=3),
+        inputs=[(32, 32, 48, 48)]),
+    dict(
+        name='SAFM-3d',
+        cfg=dict(type='SAFM', channels=32, num_levels=4, spatial_dims=3),
+        inputs=[(32, 32, 48, 48)]),
+    dict(
+        name='OSRAttention-3d',
+        cfg=dict(
+            type='OSRAttention', channels=64, num_heads=8, sr_ratio=2, spatial_dims=3),
+        inputs=[(64, 16, 22, 22)]),
+    dict(
+        name='JointChannelSpatialAttention-3d',
+        cfg=dict(
+            type='JointChannelSpatialAttention',
+            channels=64,
+            reduction=8,
+            kernel_size=7,
+            grid_size=(8, 11, 11),
+            spatial_dims=3),
+        inputs=[(64, 16, 22, 22)]),
+    dict(
+        name='HFFBlock+previous-3d',
+        cfg=dict(
+            type='HFFBlock',
+            local_channels=32,
+            global_channels=32,
+            inter_channels=32,
+            out_channels=32,
+            previous_channels=16,
+            spatial_dims=3),
+        inputs=[(32, 16, 22, 22), (32, 16, 22, 22), (16, 32, 44, 44)]),
+    dict(
+        name='DynamicFeatureFusion-3d',
+        cfg=dict(type='DynamicFeatureFusion', channels=32, spatial_dims=3),
+        inputs=[(32, 32, 48, 48), (32, 32, 48, 48)]),
+    dict(
+        name='DualCrossAttention-3d',
+        cfg=dict(
+            type='DualCrossAttention',
+            in_channels=(32, 64, 128, 256),
+            patch_size=(4, 8, 8),
+            spatial_dims=3),
+        inputs=[[(32, 32, 64, 64), (64, 16, 32, 32), (128, 8, 16, 16),
+                 (256, 4, 8, 8)]]),
 ]
 
 
@@ -125,6 +192,7 @@ def parse_args(argv=None):
         default=1.0,
         help='multiply every spatial input size by this (rounded, at least 1)')
     parser.add_argument('--out', help='also write the markdown table to this file')
+    parser.add_argument('--json', help='also write the results as JSON to this file')
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.batch_size < 1 or args.scale <= 0:
         parser.error('need --repeat >= 1, --warmup >= 0, --batch-size >= 1 and '
@@ -198,6 +266,31 @@ def output_sum(output) -> torch.Tensor:
     return sum(output_sum(o) for o in output)
 
 
+def peak_step_mib(step: Callable[[], None], device: torch.device) -> float:
+    """MiB the allocator held at most during ``step`` beyond what it held before."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+        step()
+    with tempfile.TemporaryDirectory() as folder:
+        trace = osp.join(folder, 'trace.json')
+        prof.export_chrome_trace(trace)
+        with open(trace) as f:
+            events = json.load(f)['traceEvents']
+    # 'Total Allocated' counts from zero at the profiler's start.
+    totals = [
+        e['args']['Total Allocated'] for e in events
+        if e.get('name') == '[memory]' and e['args'].get('Device Type') == 0
+    ]
+    return max([0] + totals) / 2**20
+
+
 def benchmark(row: dict, args, device: torch.device) -> dict:
     """Build one row's block, run it, and return the table's values for it."""
     block = MODELS.build(row['cfg']).to(device)
@@ -221,13 +314,10 @@ def benchmark(row: dict, args, device: torch.device) -> dict:
     block.eval()
     result['forward_ms'] = median_ms(forward, args.repeat, args.warmup, device)
     block.train()
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
     result['train_ms'] = median_ms(forward_backward, args.repeat, args.warmup, device)
-    result['peak_mib'] = (
-        torch.cuda.max_memory_allocated(device) /
-        2**20 if device.type == 'cuda' else None)
+    block.zero_grad(set_to_none=True)
+    result['peak_mib'] = peak_step_mib(lambda: output_sum(block(*inputs)).backward(),
+                                       device)
     return result
 
 
@@ -243,20 +333,21 @@ def human(value: Optional[float]) -> str:
 
 def format_table(results: Sequence[dict], header: str) -> str:
     lines = [
-        header, '',
-        '| Block | Input (NxCx...) | Params | FLOPs | Forward ms | Fwd+bwd ms '
+        header, '', '| Block | Input (NxCx...) | Params | FLOPs | Forward ms | Fwd+bwd ms '
         '| Peak MiB (fwd+bwd) |', '|---|---|---:|---:|---:|---:|---:|'
     ]
     for r in results:
-        peak = 'n/a' if r['peak_mib'] is None else f'{r["peak_mib"]:.1f}'
         lines.append(f'| {r["name"]} | {r["inputs"]} | {r["params"]:,} | '
                      f'{human(r["flops"])} | {r["forward_ms"]:.2f} | '
-                     f'{r["train_ms"]:.2f} | {peak} |')
+                     f'{r["train_ms"]:.2f} | {r["peak_mib"]:.1f} |')
     lines += [
         '', 'FLOPs: mmengine FlopAnalyzer, one multiply-add = one FLOP, element-wise '
         'ops not counted; n/a: the block could not be traced (reason in the log). '
         'Latency: median wall time; forward in eval mode under no_grad, fwd+bwd in '
-        'train mode. Peak memory: CUDA max_memory_allocated; n/a on CPU (not measured).'
+        'train mode. Peak memory: the most the allocator held during one fwd+bwd '
+        'beyond what it held before (activations, workspaces and gradients; '
+        'parameters and inputs excluded): CUDA max_memory_allocated, on CPU the '
+        'torch.profiler allocation events.'
     ]
     return '\n'.join(lines) + '\n'
 
@@ -266,13 +357,13 @@ def main(argv=None) -> str:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    load = os.getloadavg()[0]
+    load = os.getloadavg()
     torch.manual_seed(0)
     results = [benchmark(row, args, device) for row in args.rows]
     where = (
         torch.cuda.get_device_name(device) if device.type == 'cuda' else
         f'CPU, {torch.get_num_threads()} threads (load average at start '
-        f'{load:.2f})')
+        f'{load[0]:.2f})')
     header = (f'Seed blocks on {where}; torch {torch.__version__}; batch '
               f'{args.batch_size}, spatial scale {args.scale:g}; median of '
               f'{args.repeat} runs after {args.warmup} warm-up runs.')
@@ -281,6 +372,15 @@ def main(argv=None) -> str:
     if args.out:
         with open(args.out, 'w') as f:
             f.write(table)
+    if args.json:
+        meta = dict(
+            device=where, torch=torch.__version__, threads=torch.get_num_threads(),
+            load_average=load, batch_size=args.batch_size, scale=args.scale,
+            repeat=args.repeat, warmup=args.warmup, flops_unit='multiply-adds',
+            peak_memory='allocator peak during one forward+backward above the level '
+            'before it (CUDA max_memory_allocated; CPU torch.profiler memory events)')
+        with open(args.json, 'w') as f:
+            json.dump(dict(meta=meta, results=results), f, indent=2)
     return table
 
 
