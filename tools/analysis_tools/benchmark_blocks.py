@@ -1,5 +1,5 @@
-"""Parameters, FLOPs, latency and peak memory of the seed blocks, 2-D and 3-D, as a
-markdown table and (``--json``) as JSON.
+"""Parameters, FLOPs, latency and peak memory of the papers' fusion and attention
+blocks, 2-D and 3-D, as a markdown table and (``--json``) as JSON.
 
     python tools/analysis_tools/benchmark_blocks.py [--blocks NAME ...]
         [--device {cpu,cuda}] [--threads N] [--repeat N] [--warmup N]
@@ -111,7 +111,8 @@ BLOCKS = [
     dict(
         name='MultiScaleSelectiveFusion-3d',
         cfg=dict(
-            type='MultiScaleSelectiveFusion', channels=32, num_inputs=4, spatial_dims=3),
+            type='MultiScaleSelectiveFusion', channels=32, num_inputs=4,
+            spatial_dims=3),
         inputs=[(32, 32, 48, 48)] * 4),
     dict(
         name='MultiFeatureExtraction-3d',
@@ -169,7 +170,8 @@ BLOCKS = [
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Benchmark the seed blocks: params, FLOPs, latency, peak memory')
+        description='Benchmark the papers\' fusion and attention blocks: params, '
+        'FLOPs, latency, peak memory')
     parser.add_argument(
         '--blocks',
         nargs='+',
@@ -333,7 +335,8 @@ def human(value: Optional[float]) -> str:
 
 def format_table(results: Sequence[dict], header: str) -> str:
     lines = [
-        header, '', '| Block | Input (NxCx...) | Params | FLOPs | Forward ms | Fwd+bwd ms '
+        header, '',
+        '| Block | Input (NxCx...) | Params | FLOPs | Forward ms | Fwd+bwd ms '
         '| Peak MiB (fwd+bwd) |', '|---|---|---:|---:|---:|---:|---:|'
     ]
     for r in results:
@@ -364,9 +367,10 @@ def main(argv=None) -> str:
         torch.cuda.get_device_name(device) if device.type == 'cuda' else
         f'CPU, {torch.get_num_threads()} threads (load average at start '
         f'{load[0]:.2f})')
-    header = (f'Seed blocks on {where}; torch {torch.__version__}; batch '
-              f'{args.batch_size}, spatial scale {args.scale:g}; median of '
-              f'{args.repeat} runs after {args.warmup} warm-up runs.')
+    header = (
+        f'Fusion and attention blocks on {where}; torch {torch.__version__}; batch '
+        f'{args.batch_size}, spatial scale {args.scale:g}; median of '
+        f'{args.repeat} runs after {args.warmup} warm-up runs.')
     table = format_table(results, header)
     print(table, end='')
     if args.out:
@@ -374,9 +378,15 @@ def main(argv=None) -> str:
             f.write(table)
     if args.json:
         meta = dict(
-            device=where, torch=torch.__version__, threads=torch.get_num_threads(),
-            load_average=load, batch_size=args.batch_size, scale=args.scale,
-            repeat=args.repeat, warmup=args.warmup, flops_unit='multiply-adds',
+            device=where,
+            torch=torch.__version__,
+            threads=torch.get_num_threads(),
+            load_average=load,
+            batch_size=args.batch_size,
+            scale=args.scale,
+            repeat=args.repeat,
+            warmup=args.warmup,
+            flops_unit='multiply-adds',
             peak_memory='allocator peak during one forward+backward above the level '
             'before it (CUDA max_memory_allocated; CPU torch.profiler memory events)')
         with open(args.json, 'w') as f:
