@@ -13,6 +13,9 @@ from mmseg.registry import RUNNERS
 # failed leaves the others in a collective; torchrun then ends them anyway).
 EXIT_BARRIER_TIMEOUT = datetime.timedelta(seconds=120)
 
+# Whether the last train/val/test of a runner in this process returned normally.
+_last_run = dict(finished=False)
+
 
 @RUNNERS.register_module()
 class CPUDistributedRunner(Runner):
@@ -37,7 +40,10 @@ class CPUDistributedRunner(Runner):
       proposed the same atexit teardown inside torch). So at exit, while Python is
       still whole, the ranks meet at a bounded barrier, the runner's reference
       cycles (which hold the DDP reducer and its pending work) are collected, and
-      ``torch.distributed.destroy_process_group`` shuts gloo's threads down.
+      ``torch.distributed.destroy_process_group`` shuts gloo's threads down. Only
+      after a ``train``/``val``/``test`` that returned on this rank: a rank that
+      failed exits at once, as with mmengine, and torchrun ends the others (met at
+      a barrier, a rank whose peer still waits in another collective would hang).
 
     The tools select it (``runner_type``) for a distributed run without CUDA, with
     ``env_cfg.dist_cfg.backend='gloo'`` and a DDP wrapper without ``device_ids``
@@ -54,17 +60,36 @@ class CPUDistributedRunner(Runner):
             super().setup_env(env_cfg)
         atexit.register(end_process_group)
 
+    def train(self):
+        """mmengine's ``train``, recorded for the teardown at exit."""
+        return self._tracked(super().train)
+
+    def val(self):
+        """mmengine's ``val``, recorded for the teardown at exit."""
+        return self._tracked(super().val)
+
+    def test(self):
+        """mmengine's ``test``, recorded for the teardown at exit."""
+        return self._tracked(super().test)
+
+    @staticmethod
+    def _tracked(run):
+        _last_run['finished'] = False
+        result = run()
+        _last_run['finished'] = True
+        return result
+
 
 def end_process_group() -> None:
     """At exit: meet the other ranks, free what holds the group, and destroy it.
 
     Without a meeting a rank could close its connections while another still reads
-    its last message; a rank that failed skips the teardown."""
-    if not torch.distributed.is_initialized():
+    its last message. Skipped unless the last run returned on this rank."""
+    if not torch.distributed.is_initialized() or not _last_run['finished']:
         return
     try:
         torch.distributed.monitored_barrier(timeout=EXIT_BARRIER_TIMEOUT)
     except RuntimeError:
-        return  # a rank failed or hangs: its work may never finish; torchrun ends it
+        return  # another rank failed or hangs; torchrun ends the job
     gc.collect()
     torch.distributed.destroy_process_group()

@@ -5,10 +5,11 @@ import atexit
 import json
 import os
 import os.path as osp
+import signal
 import socket
 import subprocess
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
@@ -42,6 +43,19 @@ class LossRecorderHook(Hook):
                 '\n')
 
 
+@HOOKS.register_module()
+class FailOnRankHook(Hook):
+    """Raise after the first training iteration on one rank only (the others go on
+    to their next collective), as a data error on one process would."""
+
+    def __init__(self, rank: int):
+        self.rank = rank
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if get_rank() == self.rank:
+            raise RuntimeError(f'rank {self.rank} fails on purpose')
+
+
 @RUNNERS.register_module()
 class RunnerWithoutTeardown(CPUDistributedRunner):
     """The control of the exit measurement: the CPU runner, but the process group is
@@ -52,9 +66,11 @@ class RunnerWithoutTeardown(CPUDistributedRunner):
         atexit.unregister(end_process_group)
 
 
-def write_config(root: str, max_iters: int = 2, norm: str = 'GN') -> str:
+def write_config(root: str, max_iters: int = 2, norm: str = 'GN',
+                 fail_rank: Optional[int] = None) -> str:
     """The data (4 images of 32 px) and the SGD config under ``root``, with GroupNorm
-    (``norm='GN'``) or tests/tiny_run.py's BatchNorm (``norm='BN'``)."""
+    (``norm='GN'``) or tests/tiny_run.py's BatchNorm (``norm='BN'``); with
+    ``fail_rank``, that rank raises after its first iteration."""
     data_root = osp.join(root, 'data')
     if not osp.isdir(data_root):
         write_tiny_data(data_root, num_classes=2, size=32, num_images=4)
@@ -64,9 +80,16 @@ def write_config(root: str, max_iters: int = 2, norm: str = 'GN') -> str:
                             "norm_cfg=dict(type='GN', num_groups=2)")
     text = text.replace("optimizer=dict(type='Adam', lr=0.01)",
                         "optimizer=dict(type='SGD', lr=0.05, momentum=0.9)")
-    config = osp.join(root, f'tiny_unet_{norm.lower()}.py')
+    if fail_rank is not None:
+        text += RECORDED.replace("dict(type='LossRecorderHook')",
+                                 f"dict(type='FailOnRankHook', rank={fail_rank})")
+        name = f'tiny_unet_{norm.lower()}_fail{fail_rank}.py'
+    else:
+        text += RECORDED
+        name = f'tiny_unet_{norm.lower()}.py'
+    config = osp.join(root, name)
     with open(config, 'w') as file:
-        file.write(text + RECORDED)
+        file.write(text)
     return config
 
 
@@ -88,17 +111,22 @@ def tool_env(port: int) -> dict:
         PORT=str(port))
 
 
-def run(args: Sequence[str],
-        port: int,
+def run(args: Sequence[str], port: int,
         timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run a command from the repository root, capturing its output."""
-    return subprocess.run(
-        list(args),
-        cwd=REPO,
-        env=tool_env(port),
-        capture_output=True,
-        text=True,
-        timeout=timeout)
+    """Run a command from the repository root, capturing its output; past
+    ``timeout`` its whole process group (torchrun and the ranks) is killed and
+    ``subprocess.TimeoutExpired`` raised."""
+    with subprocess.Popen(list(args), cwd=REPO, env=tool_env(port), text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout,
+                                       stderr)
 
 
 Completed = subprocess.CompletedProcess
@@ -109,14 +137,15 @@ def dist_train(config: str,
                port: int,
                batch_per_process: int,
                processes: int = 2,
-               options: Sequence[str] = ()) -> Completed:
+               options: Sequence[str] = (),
+               timeout: int = 600) -> Completed:
     """``tools/dist_train.sh CONFIG N`` with ``batch_per_process`` images per rank
     and more ``--cfg-options``."""
     return run([
         'bash', 'tools/dist_train.sh', config,
         str(processes), '--work-dir', work_dir, '--cfg-options',
         f'train_dataloader.batch_size={batch_per_process}', *options
-    ], port)
+    ], port, timeout=timeout)
 
 
 def losses(work_dir: str) -> Dict[int, List[float]]:

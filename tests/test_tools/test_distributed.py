@@ -29,6 +29,17 @@ START_AND_END = textwrap.dedent('''
     assert torch.distributed.get_backend() == 'gloo'
     assert torch.cuda.set_device is set_device  # patched for the start only
     assert atexit._ncallbacks() == callbacks + 1
+
+    def failed_run():
+        raise RuntimeError('this rank failed')
+
+    try:
+        runner._tracked(failed_run)
+    except RuntimeError:
+        pass
+    end_process_group()  # after a failed run: left for torchrun, no barrier
+    assert torch.distributed.is_initialized()
+    runner._tracked(lambda: None)
     end_process_group()
     assert not torch.distributed.is_initialized()
     end_process_group()  # at exit again: nothing left to end
@@ -145,3 +156,15 @@ def test_two_processes_train_as_one_with_the_same_total_batch(tmp_path):
     ], free_port())
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert 'mIoU' in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_rank_that_fails_ends_the_job_without_hanging(tmp_path):
+    """Rank 1 raises after its first iteration while rank 0 goes on to the next
+    collective: the failing rank must exit at once (no teardown barrier, which would
+    wait for rank 0 forever), so torchrun ends the job with an error."""
+    config = write_config(str(tmp_path), max_iters=4, fail_rank=1)
+    result = dist_train(config, str(tmp_path / 'work'), free_port(),
+                        batch_per_process=1, timeout=400)
+    assert result.returncode != 0
+    assert 'rank 1 fails on purpose' in result.stdout + result.stderr
