@@ -59,14 +59,15 @@ def check_positive_ints(name: str,
         what (str): what the entries are, for the message, e.g. 'one per stage'.
     """
     if length is not None:
-        count = str(length)
+        kind = f'a list or tuple of {length}'
+    elif min_length <= 1:
+        kind = 'a non-empty list or tuple of'
     else:
-        count = 'a non-empty' if min_length <= 1 else f'at least {min_length}'
+        kind = f'a list or tuple of at least {min_length}'
     if (not isinstance(value, (list, tuple)) or len(value) < min_length
             or (length is not None and len(value) != length)):
         hint = f' ({what})' if what else ''
-        raise ValueError(f'{name} must be a list or tuple of {count} positive ints'
-                         f'{hint}, got {value!r}')
+        raise ValueError(f'{name} must be {kind} positive ints{hint}, got {value!r}')
     for i, entry in enumerate(value):
         check_positive_int(f'{name}[{i}]', entry)
     return tuple(value)
@@ -95,10 +96,11 @@ def check_stage_indices(name: str,
                 for i in value) and len(set(value)) == len(value)
         and (not increasing or list(value) == sorted(value)))
     if not valid:
-        count = str(length) if length is not None else 'a non-empty'
+        kind = (f'a list or tuple of {length}'
+                if length is not None else 'a non-empty list or tuple of')
         order = ', increasing' if increasing else ''
-        raise ValueError(f'{name} must be a list or tuple of {count} distinct{order} '
-                         f'stage indices in [0, {num_stages}), got {value!r}')
+        raise ValueError(f'{name} must be {kind} distinct{order} stage indices in '
+                         f'[0, {num_stages}), got {value!r}')
     return tuple(value)
 
 

@@ -84,8 +84,8 @@ def test_positive_ints():
 
 
 @pytest.mark.parametrize('value, kwargs, match', [
-    ([], {}, r'widths must be a list or tuple of a non-empty positive ints, got \[\]'),
-    (8, {}, 'widths must be a list or tuple of a non-empty positive ints, got 8'),
+    ([], {}, r'widths must be a non-empty list or tuple of positive ints, got \[\]'),
+    (8, {}, 'widths must be a non-empty list or tuple of positive ints, got 8'),
     ('88', {}, "got '88'"),
     ((8, 0), {}, r'widths\[1\] must be a positive int, got 0'),
     ((8, True), {}, r'widths\[1\] must be a positive int, got True'),
@@ -119,7 +119,7 @@ def test_stage_indices():
 def test_bad_stage_indices(value, kwargs):
     with pytest.raises(
             ValueError,
-            match=r'in_index must be a list or tuple of .*'
+            match=r'in_index must be a (non-empty )?list or tuple of .*'
             r'distinct.* stage indices in \[0, 4\), got ' + re.escape(repr(value))):
         check_stage_indices('in_index', value, 4, **kwargs)
 
