@@ -5,11 +5,12 @@
 # volumes: sliding-window inference, per-organ Dice / HD95 (mm) / NSD in the original
 # image space, NIfTI predictions. Run the whole loop with
 #   python tools/misc/run_demo.py --volumetric
-# Measured once on a 2-core CPU shared with other jobs (OMP_NUM_THREADS=1): 9.4 min of
-# training, 10.0 min in all; held-out mean Dice over the 13 organs 0.44 (liver 0.91,
-# kidneys 0.74-0.77, aorta 0.77, stomach 0.68, spleen 0.66; the gallbladder and the
-# adrenal glands, a few voxels at 2 mm, about 0). A smoke test of the whole 3-D loop on
-# generated data, not a benchmark.
+# Measured twice on a 2-core CPU shared with other jobs (--threads 1): 10.0 min in all
+# (9.4 min of training), and 18.1 min at a load average of 6-10 (8.5 min of CPU
+# time); the same result both times (seeded): held-out mean Dice over the 13 organs
+# 0.44 (liver 0.91, kidneys 0.74-0.77, aorta 0.77, stomach 0.68, spleen 0.66; the
+# gallbladder and the adrenal glands, a few voxels at 2 mm, about 0). A smoke test of
+# the whole 3-D loop on generated data, not a benchmark.
 # The data path is the BTCV one (configs/_base_/datasets/btcv_96x96x96.py:
 # CachedPipeline prefix, MONAI transforms, test transforms on the image only); the
 # differences, for a short CPU run from scratch (chosen by short tuning runs on this
