@@ -7,10 +7,13 @@ supports it) 3-D.
   gradients, in eval and in train mode. The ``aot_eager`` backend (Dynamo capture
   and AOTAutograd, no code generation) runs with the fast tests for the 2-D blocks
   but the two slowest to capture; those, the 3-D ones and every ``inductor`` test
-  (generated C++, minutes in all) are marked slow. Graph breaks are allowed.
+  (generated C++, minutes in all) are marked slow. Graph breaks are allowed. SAFM's
+  3-D form hits an inductor code-generation assertion in torch 2.13 (xfail, see
+  INDUCTOR_CODEGEN_BUG).
 """
 import pytest
 import torch
+from torch._inductor.exc import InductorError
 from mmseg.registry import MODELS
 
 # name, config (without spatial_dims), input shapes without the batch axis for 2-D
@@ -62,6 +65,21 @@ AOT_EAGER_CASES = [
     pytest.param(*case.values, id=case.id,
                  marks=[pytest.mark.slow] if case.values[2] == 3
                  or case.values[0]['type'] in SLOW_TO_CAPTURE else [])
+    for case in CASES
+]
+
+# torch 2.13's C++ code generator asserts (InductorError, cpp.py CppCSEVariable) on the
+# atomic-add scatter of adaptive_max_pool3d's backward that SAFM's 3-D levels produce;
+# the 2-D form compiles, and the 3-D form compiles with aot_eager.
+INDUCTOR_CODEGEN_BUG = ('SAFM', )
+INDUCTOR_CASES = [
+    pytest.param(*case.values, id=case.id,
+                 marks=[pytest.mark.xfail(
+                     raises=InductorError,
+                     reason='inductor CPU codegen assertion on adaptive_max_pool3d '
+                     'backward (torch 2.13)')]
+                 if case.values[2] == 3 and case.values[0]['type'] in INDUCTOR_CODEGEN_BUG
+                 else [])
     for case in CASES
 ]
 
@@ -146,6 +164,6 @@ def test_compile_aot_eager_matches_eager(cfg, shapes, spatial_dims):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('cfg, shapes, spatial_dims', CASES)
+@pytest.mark.parametrize('cfg, shapes, spatial_dims', INDUCTOR_CASES)
 def test_compile_inductor_matches_eager(cfg, shapes, spatial_dims):
     check_compiled(cfg, shapes, spatial_dims, 'inductor', 1e-4)
