@@ -27,8 +27,10 @@ run goes, so a run stopped early keeps its samples: ``--from-csv`` summarises th
 ``memory_curve.md`` (the table and the verdict, for a README). The slopes, in MiB
 per 1,000 iterations, are fitted to the samples from ``--warmup`` on (the first
 iterations and the first validation start the dataloader workers and fill the
-allocator's caches). The run is called flat when the fitted growth of the total PSS
-over the fitted span is below ``--tolerance`` percent of its mean.
+allocator's caches). The run is called flat when the fitted growth of the total RSS
+over the fitted span is below ``--tolerance`` percent of its mean (PSS also moves
+when other processes sharing the same library pages start or end, e.g. on a shared
+machine, so it is reported, not judged).
 """
 import argparse
 import csv
@@ -93,7 +95,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--tolerance',
         type=float,
         default=2.0,
-        help='flat when the fitted PSS growth is below this percent '
+        help='flat when the fitted total RSS growth is below this percent '
         'of its mean (default: %(default)s)')
     parser.add_argument(
         '--threads',
@@ -215,7 +217,7 @@ def slope_per_kiter(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 def summarise(samples: List[Dict[str, float]], warmup: int, tolerance: float) -> dict:
     """Slopes (MiB per 1,000 iterations) of each memory field over the samples from
-    ``warmup`` on, the fitted PSS growth over that span and whether it is flat."""
+    ``warmup`` on, the fitted total RSS growth over that span and whether it is flat."""
     fitted = [s for s in samples if s['iteration'] >= warmup]
     if len(fitted) < 2:
         raise UsageError(f'only {len(fitted)} memory sample(s) from iteration {warmup} '
@@ -226,8 +228,8 @@ def summarise(samples: List[Dict[str, float]], warmup: int, tolerance: float) ->
         for name in SLOPE_FIELDS
     }
     span = xs[-1] - xs[0]
-    growth = slopes['total_pss_mib'] * span / 1000.0
-    mean = sum(s['total_pss_mib'] for s in fitted) / len(fitted)
+    growth = slopes['total_rss_mib'] * span / 1000.0
+    mean = sum(s['total_rss_mib'] for s in fitted) / len(fitted)
     return dict(
         fitted_from=xs[0],
         fitted_to=xs[-1],
@@ -235,8 +237,8 @@ def summarise(samples: List[Dict[str, float]], warmup: int, tolerance: float) ->
             k: round(v, 3)
             for k, v in slopes.items()
         },
-        fitted_pss_growth_mib=round(growth, 2),
-        mean_pss_mib=round(mean, 1),
+        fitted_rss_growth_mib=round(growth, 2),
+        mean_rss_mib=round(mean, 1),
         tolerance_percent=tolerance,
         flat=abs(growth) < tolerance / 100.0 * mean)
 
@@ -258,8 +260,8 @@ def markdown(samples: List[Dict[str, float]], summary: dict, command: str) -> st
         f"{summary['fitted_to']}, MiB per 1,000 iterations: main RSS "
         f"{slopes['main_rss_mib']:+.2f}, workers RSS {slopes['workers_rss_mib']:+.2f}, "
         f"total RSS {slopes['total_rss_mib']:+.2f}, total PSS "
-        f"{slopes['total_pss_mib']:+.2f}. Fitted PSS growth over the span: "
-        f"{summary['fitted_pss_growth_mib']:+.1f} MiB of {summary['mean_pss_mib']:.0f} "
+        f"{slopes['total_pss_mib']:+.2f}. Fitted total RSS growth over the span: "
+        f"{summary['fitted_rss_growth_mib']:+.1f} MiB of {summary['mean_rss_mib']:.0f} "
         f"MiB: **{verdict}** (tolerance {summary['tolerance_percent']:g}%).",
         '',
         f'Command: `{command}`',
