@@ -13,43 +13,53 @@ supports it) 3-D.
 """
 import pytest
 import torch
-from torch._inductor.exc import InductorError
 from mmseg.registry import MODELS
+from torch._inductor.exc import InductorError
 
 # name, config (without spatial_dims), input shapes without the batch axis for 2-D
 # and for 3-D (None: the block is 2-D only); a list of shapes is one argument that
 # is a sequence of tensors.
 BLOCKS = [
-    ('GatedFusion', dict(type='GatedFusion', channels=8),
-     [(8, 8, 8)] * 2, [(8, 4, 8, 8)] * 2),
+    ('GatedFusion', dict(type='GatedFusion',
+                         channels=8), [(8, 8, 8)] * 2, [(8, 4, 8, 8)] * 2),
     ('MultiScaleSelectiveFusion',
-     dict(type='MultiScaleSelectiveFusion', channels=8, num_inputs=4),
-     [(8, 8, 8)] * 4, [(8, 4, 8, 8)] * 4),
+     dict(type='MultiScaleSelectiveFusion', channels=8,
+          num_inputs=4), [(8, 8, 8)] * 4, [(8, 4, 8, 8)] * 4),
     ('MultiFeatureExtraction',
-     dict(type='MultiFeatureExtraction', channels=8, dilations=(1, 2, 3)),
-     [(8, 8, 8)], [(8, 4, 8, 8)]),
-    ('SAFM', dict(type='SAFM', channels=8, num_levels=4), [(8, 16, 16)],
-     [(8, 8, 8, 8)]),
-    ('OSRAttention', dict(type='OSRAttention', channels=16, num_heads=4, sr_ratio=2),
-     [(16, 8, 8)], [(16, 4, 8, 8)]),
+     dict(type='MultiFeatureExtraction', channels=8,
+          dilations=(1, 2, 3)), [(8, 8, 8)], [(8, 4, 8, 8)]),
+    ('SAFM', dict(type='SAFM', channels=8,
+                  num_levels=4), [(8, 16, 16)], [(8, 8, 8, 8)]),
+    ('OSRAttention', dict(type='OSRAttention', channels=16, num_heads=4,
+                          sr_ratio=2), [(16, 8, 8)], [(16, 4, 8, 8)]),
     ('JointChannelSpatialAttention',
-     dict(type='JointChannelSpatialAttention', channels=16, reduction=4,
-          kernel_size=3, grid_size=4),
-     [(16, 8, 8)], [(16, 4, 8, 8)]),
+     dict(
+         type='JointChannelSpatialAttention',
+         channels=16,
+         reduction=4,
+         kernel_size=3,
+         grid_size=4), [(16, 8, 8)], [(16, 4, 8, 8)]),
     ('HFFBlock',
-     dict(type='HFFBlock', local_channels=16, global_channels=16, inter_channels=16,
-          out_channels=16, previous_channels=8),
-     [(16, 8, 8), (16, 8, 8), (8, 16, 16)], [(16, 4, 4, 4), (16, 4, 4, 4),
-                                            (8, 8, 8, 8)]),
-    ('DynamicFeatureFusion', dict(type='DynamicFeatureFusion', channels=8),
-     [(8, 8, 8)] * 2, [(8, 4, 8, 8)] * 2),
+     dict(
+         type='HFFBlock',
+         local_channels=16,
+         global_channels=16,
+         inter_channels=16,
+         out_channels=16,
+         previous_channels=8), [(16, 8, 8), (16, 8, 8), (8, 16, 16)], [(16, 4, 4, 4),
+                                                                       (16, 4, 4, 4),
+                                                                       (8, 8, 8, 8)]),
+    ('DynamicFeatureFusion', dict(type='DynamicFeatureFusion',
+                                  channels=8), [(8, 8, 8)] * 2, [(8, 4, 8, 8)] * 2),
     ('MultiScaleCrossAxisAttention',
-     dict(type='MultiScaleCrossAxisAttention', channels=16, num_heads=4,
-          kernel_sizes=(3, 5)),
-     [(16, 8, 12)], None),
+     dict(
+         type='MultiScaleCrossAxisAttention',
+         channels=16,
+         num_heads=4,
+         kernel_sizes=(3, 5)), [(16, 8, 12)], None),
     ('DualCrossAttention',
-     dict(type='DualCrossAttention', in_channels=(8, 16), patch_size=4),
-     [[(8, 16, 16), (16, 8, 8)]], [[(8, 8, 8, 8), (16, 4, 4, 4)]]),
+     dict(type='DualCrossAttention', in_channels=(8, 16),
+          patch_size=4), [[(8, 16, 16), (16, 8, 8)]], [[(8, 8, 8, 8), (16, 4, 4, 4)]]),
 ]
 
 CASES = [
@@ -62,9 +72,11 @@ CASES = [
 # Capture alone takes over 15 s for these on a loaded 2-core machine.
 SLOW_TO_CAPTURE = ('HFFBlock', 'DualCrossAttention')
 AOT_EAGER_CASES = [
-    pytest.param(*case.values, id=case.id,
-                 marks=[pytest.mark.slow] if case.values[2] == 3
-                 or case.values[0]['type'] in SLOW_TO_CAPTURE else [])
+    pytest.param(
+        *case.values,
+        id=case.id,
+        marks=[pytest.mark.slow]
+        if case.values[2] == 3 or case.values[0]['type'] in SLOW_TO_CAPTURE else [])
     for case in CASES
 ]
 
@@ -73,14 +85,16 @@ AOT_EAGER_CASES = [
 # the 2-D form compiles, and the 3-D form compiles with aot_eager.
 INDUCTOR_CODEGEN_BUG = ('SAFM', )
 INDUCTOR_CASES = [
-    pytest.param(*case.values, id=case.id,
-                 marks=[pytest.mark.xfail(
-                     raises=InductorError,
-                     reason='inductor CPU codegen assertion on adaptive_max_pool3d '
-                     'backward (torch 2.13)')]
-                 if case.values[2] == 3 and case.values[0]['type'] in INDUCTOR_CODEGEN_BUG
-                 else [])
-    for case in CASES
+    pytest.param(
+        *case.values,
+        id=case.id,
+        marks=[
+            pytest.mark.xfail(
+                raises=InductorError,
+                reason='inductor CPU codegen assertion on adaptive_max_pool3d '
+                'backward (torch 2.13)')
+        ] if case.values[2] == 3 and case.values[0]['type'] in INDUCTOR_CODEGEN_BUG else
+        []) for case in CASES
 ]
 
 
@@ -94,11 +108,9 @@ def build(cfg, spatial_dims):
 
 def make_inputs(shapes):
     torch.manual_seed(1)
-    return [
-        [torch.randn(2, *s, requires_grad=True) for s in shape]
-        if isinstance(shape, list) else torch.randn(2, *shape, requires_grad=True)
-        for shape in shapes
-    ]
+    return [[torch.randn(2, *s, requires_grad=True) for s in shape] if isinstance(
+        shape, list) else torch.randn(2, *shape, requires_grad=True)
+            for shape in shapes]
 
 
 def leaves(inputs):

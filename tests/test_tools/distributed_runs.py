@@ -66,7 +66,9 @@ class RunnerWithoutTeardown(CPUDistributedRunner):
         atexit.unregister(end_process_group)
 
 
-def write_config(root: str, max_iters: int = 2, norm: str = 'GN',
+def write_config(root: str,
+                 max_iters: int = 2,
+                 norm: str = 'GN',
                  fail_rank: Optional[int] = None) -> str:
     """The data (4 images of 32 px) and the SGD config under ``root``, with GroupNorm
     (``norm='GN'``) or tests/tiny_run.py's BatchNorm (``norm='BN'``); with
@@ -111,22 +113,27 @@ def tool_env(port: int) -> dict:
         PORT=str(port))
 
 
-def run(args: Sequence[str], port: int,
+def run(args: Sequence[str],
+        port: int,
         timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a command from the repository root, capturing its output; past
     ``timeout`` its whole process group (torchrun and the ranks) is killed and
     ``subprocess.TimeoutExpired`` raised."""
-    with subprocess.Popen(list(args), cwd=REPO, env=tool_env(port), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          start_new_session=True) as process:
+    with subprocess.Popen(
+            list(args),
+            cwd=REPO,
+            env=tool_env(port),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True) as process:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             raise
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout,
-                                       stderr)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 Completed = subprocess.CompletedProcess
@@ -145,7 +152,9 @@ def dist_train(config: str,
         'bash', 'tools/dist_train.sh', config,
         str(processes), '--work-dir', work_dir, '--cfg-options',
         f'train_dataloader.batch_size={batch_per_process}', *options
-    ], port, timeout=timeout)
+    ],
+               port,
+               timeout=timeout)
 
 
 def losses(work_dir: str) -> Dict[int, List[float]]:

@@ -164,7 +164,7 @@ def test_a_rank_that_fails_ends_the_job_without_hanging(tmp_path):
     collective: the failing rank must exit at once (no teardown barrier, which would
     wait for rank 0 forever), so torchrun ends the job with an error."""
     config = write_config(str(tmp_path), max_iters=4, fail_rank=1)
-    result = dist_train(config, str(tmp_path / 'work'), free_port(),
-                        batch_per_process=1, timeout=400)
+    result = dist_train(
+        config, str(tmp_path / 'work'), free_port(), batch_per_process=1, timeout=400)
     assert result.returncode != 0
     assert 'rank 1 fails on purpose' in result.stdout + result.stderr

@@ -46,8 +46,8 @@ class ChannelsFirstLayerNorm(nn.Module):
         if x.shape[1] != self.channels:
             raise ValueError(f'x must have {self.channels} channels (N, C, *spatial), '
                              f'got shape {tuple(x.shape)}')
-        y = F.layer_norm(x.movedim(1, -1), (self.channels, ), self.weight, self.bias,
-                         self.eps)
+        y = F.layer_norm(
+            x.movedim(1, -1), (self.channels, ), self.weight, self.bias, self.eps)
         return y.movedim(-1, 1)
 
     def extra_repr(self) -> str:

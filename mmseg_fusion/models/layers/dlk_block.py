@@ -65,13 +65,15 @@ class DLKBlock(nn.Module):
         super().__init__()
         self.channels = check_positive_int('channels', channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
-        if isinstance(mlp_ratio, bool) or not isinstance(
-                mlp_ratio, (int, float)) or int(channels * mlp_ratio) < 1:
+        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio,
+                                                         (int, float)) or int(
+                                                             channels * mlp_ratio) < 1:
             raise ValueError('mlp_ratio must be a positive number with int(channels * '
                              f'mlp_ratio) >= 1, got {mlp_ratio!r}')
         drop_path = check_rate('drop_path', drop_path)
-        if isinstance(layer_scale_init, bool) or not isinstance(
-                layer_scale_init, (int, float)) or layer_scale_init < 0:
+        if isinstance(layer_scale_init,
+                      bool) or not isinstance(layer_scale_init,
+                                              (int, float)) or layer_scale_init < 0:
             raise ValueError('layer_scale_init must be a float >= 0 (0 disables layer '
                              f'scale), got {layer_scale_init!r}')
         check_cfg('act_cfg', act_cfg, optional=False)

@@ -71,7 +71,8 @@ class DLKLayer(nn.Module):
         branches = torch.cat([x1, x2], dim=1)
         descriptor = torch.cat(
             [branches.mean(dim=1, keepdim=True),
-             branches.amax(dim=1, keepdim=True)], dim=1)
+             branches.amax(dim=1, keepdim=True)],
+            dim=1)
         weights = torch.sigmoid(self.spatial_select(descriptor))
         selected = torch.cat([x1 * weights[:, :1], x2 * weights[:, 1:]], dim=1)
         pooled = selected.mean(dim=tuple(range(2, ndim)), keepdim=True)

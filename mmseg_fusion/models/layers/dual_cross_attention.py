@@ -226,8 +226,8 @@ class DualCrossAttention(nn.Module):
         """Default, length and (if the attention is used) divisibility checks."""
         if heads is None:
             heads = (default, ) * len(in_channels)
-        heads = check_positive_ints(name, heads, len(in_channels),
-                                    what='one per in_channels stage')
+        heads = check_positive_ints(
+            name, heads, len(in_channels), what='one per in_channels stage')
         total = sum(in_channels)
         for i, (c, h) in enumerate(zip(in_channels, heads)):
             if used and (c % h or total % h):
@@ -238,8 +238,9 @@ class DualCrossAttention(nn.Module):
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         if isinstance(inputs, torch.Tensor) or len(inputs) != len(self.in_channels):
-            got = (tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else
-                   [tuple(getattr(x, 'shape', ())) for x in inputs])
+            got = (
+                tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else
+                [tuple(getattr(x, 'shape', ())) for x in inputs])
             raise ValueError(
                 f'inputs must be a sequence of {len(self.in_channels)} tensors with '
                 f'channels {self.in_channels}, got {got}')

@@ -187,8 +187,12 @@ class HFFBlock(nn.Module):
                                       spatial_dims)
         num_fused = 2
         if previous_channels is not None:
-            self.previous_proj = _conv_norm(previous_channels, inter_channels, norm_cfg,
-                                            spatial_dims, act_cfg=conv_act_cfg)
+            self.previous_proj = _conv_norm(
+                previous_channels,
+                inter_channels,
+                norm_cfg,
+                spatial_dims,
+                act_cfg=conv_act_cfg)
             num_fused = 3
         self.fuse_norm = ChannelsFirstLayerNorm(num_fused * inter_channels)
         self.fuse_proj = _conv_norm(num_fused * inter_channels, inter_channels,
@@ -198,8 +202,8 @@ class HFFBlock(nn.Module):
         self.norm = ChannelsFirstLayerNorm(cat_channels)
         self.irmlp = InvertedResidualMLP(cat_channels, out_channels, norm_cfg, act_cfg,
                                          spatial_dims)
-        self.drop_path = (DropPath(drop_path_rate)
-                          if drop_path_rate > 0 else nn.Identity())
+        self.drop_path = (
+            DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
 
     def _check_inputs(self, local_feat: torch.Tensor, global_feat: torch.Tensor,
                       previous: Optional[torch.Tensor]) -> None:

@@ -86,13 +86,15 @@ class JointChannelSpatialAttention(nn.Module):
         check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
         n, c = x.shape[:2]
         channel_logits = self.channel_mlp.logits(x)
-        spatial_logits = adaptive_avg_pool(
-            self.spatial_conv.logits(x), self.grid_size)
+        spatial_logits = adaptive_avg_pool(self.spatial_conv.logits(x), self.grid_size)
         spatial_logits = spatial_logits.reshape(n, -1, *channel_logits.shape[2:])
         joint = self.joint_mlp(torch.cat([channel_logits, spatial_logits], dim=1))
         channel_weight = torch.sigmoid(joint[:, :c])
         spatial_logits = joint[:, c:].reshape(n, 1, *self.grid_size)
         spatial_weight = torch.sigmoid(
-            F.interpolate(spatial_logits, size=x.shape[2:],
-                          mode=linear_mode(self.spatial_dims), align_corners=False))
+            F.interpolate(
+                spatial_logits,
+                size=x.shape[2:],
+                mode=linear_mode(self.spatial_dims),
+                align_corners=False))
         return x * channel_weight, x * spatial_weight

@@ -54,10 +54,14 @@ class MultiFeatureExtraction(nn.Module):
         conv = conv_nd(spatial_dims)
         self.branches = nn.ModuleList(
             nn.Sequential(
-                conv(channels, channels, kernel_size=3, padding=d, dilation=d,
-                     bias=False),
-                build_norm(norm_cfg, channels, spatial_dims), build_act(act_cfg))
-            for d in (1, ) + self.dilations)
+                conv(
+                    channels,
+                    channels,
+                    kernel_size=3,
+                    padding=d,
+                    dilation=d,
+                    bias=False), build_norm(norm_cfg, channels, spatial_dims),
+                build_act(act_cfg)) for d in (1, ) + self.dilations)
         self.fusion = MultiScaleSelectiveFusion(
             channels,
             num_inputs=len(self.branches),

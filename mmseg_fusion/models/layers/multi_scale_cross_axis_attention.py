@@ -58,8 +58,8 @@ def _strip_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     if size > _MAX_TOEPLITZ_SIZE:
         shape = (channels, 1, 1, k) if dim == -1 else (channels, 1, k, 1)
         padding = (0, k // 2) if dim == -1 else (k // 2, 0)
-        return F.conv2d(x, weight.reshape(shape), bias, padding=padding,
-                        groups=channels)
+        return F.conv2d(
+            x, weight.reshape(shape), bias, padding=padding, groups=channels)
     steps = torch.arange(size, device=x.device)
     taps = steps[:, None] - steps[None, :] + k // 2
     taps = torch.where((taps >= 0) & (taps < k), taps, k)  # k: the zero appended below
@@ -153,8 +153,9 @@ class MultiScaleCrossAxisAttention(nn.Module):
         self.num_heads = num_heads
         self.kernel_sizes = tuple(kernel_sizes)
         self.spatial_dims = 2
-        self.norm = (ChannelsFirstLayerNorm(channels, eps=1e-5)
-                     if norm_with_bias else _BiasFreeChannelNorm(channels))
+        self.norm = (
+            ChannelsFirstLayerNorm(channels, eps=1e-5)
+            if norm_with_bias else _BiasFreeChannelNorm(channels))
         self.x_axis_convs = nn.ModuleList(
             nn.Conv2d(channels, channels, (1, k), padding=(0, k // 2), groups=channels)
             for k in self.kernel_sizes)
@@ -175,10 +176,10 @@ class MultiScaleCrossAxisAttention(nn.Module):
         x_axis, y_axis = self.project_out(strips).chunk(2)
 
         n = self.num_heads
-        rows = _cross_axis_attention(rearrange(y_axis, _TO_ROWS, head=n),
-                                     rearrange(x_axis, _TO_ROWS, head=n))
-        cols = _cross_axis_attention(rearrange(x_axis, _TO_COLS, head=n),
-                                     rearrange(y_axis, _TO_COLS, head=n))
+        rows = _cross_axis_attention(
+            rearrange(y_axis, _TO_ROWS, head=n), rearrange(x_axis, _TO_ROWS, head=n))
+        cols = _cross_axis_attention(
+            rearrange(x_axis, _TO_COLS, head=n), rearrange(y_axis, _TO_COLS, head=n))
         rows = rearrange(rows, 'b head h (c w) -> b (head c) h w', w=w)
         cols = rearrange(cols, 'b head w (c h) -> b (head c) h w', h=h)
         # project_out(rows) + project_out(cols), one 1x1 convolution (it is affine).

@@ -19,13 +19,30 @@ SPATIAL_DIMS = (2, 3)
 # Norm types whose class depends on the rank. A name without a rank ('BN', 'IN')
 # follows spatial_dims; one with a rank (or a class) must match it.
 _RANKED_NORMS = {
-    'BN': {1: 'BN1d', 2: 'BN', 3: 'BN3d'},
-    'IN': {1: 'IN1d', 2: 'IN', 3: 'IN3d'},
+    'BN': {
+        1: 'BN1d',
+        2: 'BN',
+        3: 'BN3d'
+    },
+    'IN': {
+        1: 'IN1d',
+        2: 'IN',
+        3: 'IN3d'
+    },
 }
 _NORM_RANK = {
-    'BN1d': 1, 'BN2d': 2, 'BN3d': 3, 'IN1d': 1, 'IN2d': 2, 'IN3d': 3,
-    nn.BatchNorm1d: 1, nn.BatchNorm2d: 2, nn.BatchNorm3d: 3,
-    nn.InstanceNorm1d: 1, nn.InstanceNorm2d: 2, nn.InstanceNorm3d: 3,
+    'BN1d': 1,
+    'BN2d': 2,
+    'BN3d': 3,
+    'IN1d': 1,
+    'IN2d': 2,
+    'IN3d': 3,
+    nn.BatchNorm1d: 1,
+    nn.BatchNorm2d: 2,
+    nn.BatchNorm3d: 3,
+    nn.InstanceNorm1d: 1,
+    nn.InstanceNorm2d: 2,
+    nn.InstanceNorm3d: 3,
 }
 
 
@@ -90,7 +107,9 @@ def norm_cfg_for(norm_cfg: dict, spatial_dims: int, name: str = 'norm_cfg') -> d
     return cfg
 
 
-def build_norm(norm_cfg: Optional[dict], channels: int, spatial_dims: int,
+def build_norm(norm_cfg: Optional[dict],
+               channels: int,
+               spatial_dims: int,
                name: str = 'norm_cfg') -> nn.Module:
     """Build the norm of ``norm_cfg`` (see :func:`norm_cfg_for`) over ``channels``;
     None gives ``nn.Identity``."""

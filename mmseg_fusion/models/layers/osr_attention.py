@@ -90,9 +90,14 @@ class OSRAttention(nn.Module):
         if sr_ratio > 1:
             kernel_size = sr_ratio + 3
             self.sr = nn.Sequential(
-                conv(channels, channels, kernel_size, stride=sr_ratio,
-                     padding=kernel_size // 2, groups=channels, bias=False),
-                build_norm(norm_cfg, channels, spatial_dims),
+                conv(
+                    channels,
+                    channels,
+                    kernel_size,
+                    stride=sr_ratio,
+                    padding=kernel_size // 2,
+                    groups=channels,
+                    bias=False), build_norm(norm_cfg, channels, spatial_dims),
                 build_act(act_cfg),
                 conv(channels, channels, 1, groups=channels, bias=False),
                 build_norm(norm_cfg, channels, spatial_dims))
@@ -116,21 +121,27 @@ class OSRAttention(nn.Module):
         heads, head_channels = self.num_heads, c // self.num_heads
         # (N, heads, tokens, C / heads) with unit stride on the last axis, as the fused
         # CPU attention kernel needs (else a far slower fallback runs)
-        q = self.q(x).reshape(n, heads, head_channels, -1).transpose(-2, -1).contiguous()
+        q = self.q(x).reshape(n, heads, head_channels, -1).transpose(-2,
+                                                                     -1).contiguous()
         reduced = self.sr(x)
         reduced = reduced + self.local_conv(reduced)
-        k, v = (t.transpose(-2, -1).contiguous() for t in self.kv(reduced).reshape(
-            n, 2, heads, head_channels, -1).unbind(1))
+        k, v = (
+            t.transpose(-2, -1).contiguous()
+            for t in self.kv(reduced).reshape(n, 2, heads, head_channels, -1).unbind(1))
 
         bias = None
         if relative_pos_enc is not None:
             attn_shape = (q.shape[-2], k.shape[-2])
             bias = relative_pos_enc
             if tuple(bias.shape[2:]) != attn_shape:
-                bias = F.interpolate(bias, size=attn_shape, mode='bicubic',
-                                     align_corners=False)
+                bias = F.interpolate(
+                    bias, size=attn_shape, mode='bicubic', align_corners=False)
         # softmax(q k^T * scale + bias) v, fused: (N, heads, HW, C/heads)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
+            q,
+            k,
+            v,
+            attn_mask=bias,
+            dropout_p=self.attn_drop if self.training else 0.0,
             scale=self.scale)
         return out.transpose(-2, -1).reshape(x.shape)

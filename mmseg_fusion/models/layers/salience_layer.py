@@ -48,19 +48,22 @@ class SalienceLayer(nn.Module):
         - Output: (N, C, D, H, W).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 channels: int = 48,
-                 mlp_ratio: float = 4,
-                 conv_cfg: dict = dict(type='Conv3d'),
-                 norm_cfg: Optional[dict] = dict(type='BN3d'),
-                 act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.2),
-                 mixer_act_cfg: dict = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int = 48,
+        mlp_ratio: float = 4,
+        conv_cfg: dict = dict(type='Conv3d'),
+        norm_cfg: Optional[dict] = dict(type='BN3d'),
+        act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.2),
+        mixer_act_cfg: dict = dict(type='GELU')
+    ) -> None:
         super().__init__()
         self.in_channels = check_positive_int('in_channels', in_channels)
         self.channels = check_positive_int('channels', channels)
-        if isinstance(mlp_ratio, bool) or not isinstance(
-                mlp_ratio, (int, float)) or int(channels * mlp_ratio) < 1:
+        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio,
+                                                         (int, float)) or int(
+                                                             channels * mlp_ratio) < 1:
             raise ValueError('mlp_ratio must be a positive number with int(channels * '
                              f'mlp_ratio) >= 1, got {mlp_ratio!r}')
         check_cfg('conv_cfg', conv_cfg, optional=False)
@@ -69,10 +72,17 @@ class SalienceLayer(nn.Module):
         check_cfg('mixer_act_cfg', mixer_act_cfg, optional=False)
         hidden = int(channels * mlp_ratio)
 
-        self.conv = ConvModule(in_channels, channels, 3, padding=1, conv_cfg=conv_cfg,
-                               norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.mixer_norm = (build_norm_layer(norm_cfg, channels)[1]
-                           if norm_cfg is not None else nn.Identity())
+        self.conv = ConvModule(
+            in_channels,
+            channels,
+            3,
+            padding=1,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+        self.mixer_norm = (
+            build_norm_layer(norm_cfg, channels)[1]
+            if norm_cfg is not None else nn.Identity())
         self.mixer = nn.Sequential(
             build_conv_layer(conv_cfg, channels, hidden, 1),
             build_conv_layer(conv_cfg, hidden, hidden, 3, padding=1, groups=hidden),

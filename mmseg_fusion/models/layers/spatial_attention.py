@@ -51,7 +51,8 @@ class SpatialAttention(nn.Sequential):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-sigmoid map, (N, 1, *spatial)."""
         descriptors = torch.cat(
-            [x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+            [x.amax(dim=1, keepdim=True),
+             x.mean(dim=1, keepdim=True)], dim=1)
         return super().forward(descriptors)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -40,8 +40,12 @@ def outputs(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def assert_3d_repeats_2d(block_2d: nn.Module, block_3d: nn.Module, inputs_2d,
-                         depths, train: bool = True, atol: float = 1e-5) -> None:
+def assert_3d_repeats_2d(block_2d: nn.Module,
+                         block_3d: nn.Module,
+                         inputs_2d,
+                         depths,
+                         train: bool = True,
+                         atol: float = 1e-5) -> None:
     """Lift ``block_2d`` into ``block_3d``, call both (the 3-D one on the inputs
     repeated along D, ``depths[i]`` for input i) and compare every output."""
     lift_2d_to_3d(block_2d, block_3d)

@@ -20,8 +20,8 @@ def by_hand(module, x, act=torch.relu):
 @pytest.mark.parametrize('act_cfg, act', [(dict(type='ReLU'), torch.relu),
                                           (dict(type='SiLU'), F.silu)])
 def test_matches_cbam_by_hand(spatial_dims, shape, act_cfg, act):
-    module = ChannelAttention(16, reduction=4, act_cfg=act_cfg,
-                              spatial_dims=spatial_dims)
+    module = ChannelAttention(
+        16, reduction=4, act_cfg=act_cfg, spatial_dims=spatial_dims)
     x = torch.randn(shape)
     torch.testing.assert_close(module(x), by_hand(module, x, act))
     assert module.logits(x).shape == shape[:2] + (1, ) * spatial_dims
@@ -38,7 +38,8 @@ def test_is_the_mlp_for_state_dict_keys():
 def test_every_parameter_gets_grad(spatial_dims):
     module = ChannelAttention(8, reduction=2, spatial_dims=spatial_dims)
     assert_every_parameter_gets_grad(module,
-                                     module(torch.randn(2, 8, *(4, ) * spatial_dims)))
+                                     module(torch.randn(2, 8,
+                                                        *(4, ) * spatial_dims)))
 
 
 @pytest.mark.parametrize('kwargs, match', [

@@ -77,8 +77,11 @@ def test_spatial_selection_uses_mean_and_max_over_branches():
     branches = torch.cat([x1, -0.5 * x1], dim=1)
     descriptor = torch.stack([branches.mean(1), branches.max(1).values], dim=1)
     maps = torch.sigmoid(
-        F.conv3d(descriptor, layer.spatial_select.weight, layer.spatial_select.bias,
-                 padding=3))
+        F.conv3d(
+            descriptor,
+            layer.spatial_select.weight,
+            layer.spatial_select.bias,
+            padding=3))
     expected = 0.5 * torch.cat([maps[:, :1] * x1, maps[:, 1:] * -0.5 * x1], 1) + x
     torch.testing.assert_close(layer(x), expected)
 
@@ -93,8 +96,8 @@ def test_channel_attention_from_global_average():
         layer.spatial_select.bias.zero_()
     x = torch.randn(2, 8, 3, 4, 5)
     selected = 0.5 * torch.cat([x[:, :4], 2 * x[:, :4]], dim=1)
-    gate = torch.sigmoid(selected.flatten(2).mean(-1) @ layer.channel_select.weight.
-                         reshape(8, 8).T)
+    gate = torch.sigmoid(
+        selected.flatten(2).mean(-1) @ layer.channel_select.weight.reshape(8, 8).T)
     torch.testing.assert_close(layer(x), selected * gate[..., None, None, None] + x)
 
 

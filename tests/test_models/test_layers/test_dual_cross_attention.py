@@ -4,8 +4,9 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    NORM_CFGS, assert_norms_are, depth_reach, lift_2d_to_3d, repeat_depth)
+from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_norms_are,
+                                                        depth_reach, lift_2d_to_3d,
+                                                        repeat_depth)
 
 CHANNELS = (8, 16, 16, 32)
 
@@ -69,17 +70,19 @@ def test_paper_setting_parameter_count():
 
 def test_default_state_dict_keys():
     """Checkpoints of the 2-D block keep loading: the parameter names are fixed."""
-    proj = [f'{p}.{k}' for p in ('q_proj', 'k_proj', 'v_proj', 'out_proj')
-            for k in ('weight', 'bias')]
+    proj = [
+        f'{p}.{k}' for p in ('q_proj', 'k_proj', 'v_proj', 'out_proj')
+        for k in ('weight', 'bias')
+    ]
     assert list(build(in_channels=(8, )).state_dict()) == [
-        'token_projs.0.weight', 'token_projs.0.bias',
-        'blocks.0.channel_norms.0.weight', 'blocks.0.channel_norms.0.bias',
+        'token_projs.0.weight', 'token_projs.0.bias', 'blocks.0.channel_norms.0.weight',
+        'blocks.0.channel_norms.0.bias',
         *[f'blocks.0.channel_attns.0.{p}' for p in proj],
         'blocks.0.spatial_norms.0.weight', 'blocks.0.spatial_norms.0.bias',
-        *[f'blocks.0.spatial_attns.0.{p}' for p in proj],
-        'out_convs.0.weight', 'out_convs.0.bias', 'out_norms.0.weight',
-        'out_norms.0.bias', 'out_norms.0.running_mean', 'out_norms.0.running_var',
-        'out_norms.0.num_batches_tracked'
+        *[f'blocks.0.spatial_attns.0.{p}'
+          for p in proj], 'out_convs.0.weight', 'out_convs.0.bias',
+        'out_norms.0.weight', 'out_norms.0.bias', 'out_norms.0.running_mean',
+        'out_norms.0.running_var', 'out_norms.0.num_batches_tracked'
     ]
     assert_norms_are(build(), torch.nn.BatchNorm2d, 4)
 
@@ -109,8 +112,10 @@ def test_3d_output_shapes_match_inputs(patch_size, sizes):
     assert [o.shape for o in module(inputs)] == [x.shape for x in inputs]
 
 
-@pytest.mark.parametrize('kwargs', [dict(), dict(channel_attention=False),
-                                    dict(spatial_attention=False)])
+@pytest.mark.parametrize(
+    'kwargs',
+    [dict(), dict(channel_attention=False),
+     dict(spatial_attention=False)])
 def test_3d_every_parameter_gets_grad(kwargs):
     module = build(patch_size=(2, 3, 2), spatial_dims=3, **kwargs).train()
     outputs = module(stages_3d(((4, 8, 6), (2, 4, 3), (2, 2, 2), (1, 1, 1)), batch=2))
@@ -156,8 +161,9 @@ def test_zero_up_convs_give_bn_relu_of_input():
         torch.testing.assert_close(out, expected)
 
 
-@pytest.mark.parametrize('kwargs', [dict(spatial_attention=False),
-                                    dict(channel_attention=False)])
+@pytest.mark.parametrize('kwargs',
+                         [dict(spatial_attention=False),
+                          dict(channel_attention=False)])
 def test_stages_attend_to_each_other(kwargs):
     module = build(**kwargs).eval()
     inputs = stages(((16, 16), (8, 8), (4, 4), (2, 2)))

@@ -81,13 +81,15 @@ def test_bad_constructor_arguments(kwargs, match):
         MODELS.build(dict(type='DynamicFeatureFusion', **kwargs))
 
 
-@pytest.mark.parametrize('spatial_dims, x_shape, skip_shape', [
-    (2, (1, 6, 8, 8), (1, 6, 8, 8)),  # wrong channels
-    (2, (1, 8, 4, 8, 8), (1, 8, 4, 8, 8)),  # 3-D input to a 2-D block
-    (3, (1, 8, 8, 8), (1, 8, 8, 8)),  # 2-D input to a 3-D block
-    (2, (1, 8, 8, 8), (1, 8, 8, 6)),  # mismatched sizes
-    (2, (1, 8, 8, 8), (1, 4, 8, 8)),  # wrong skip channels
-])
+@pytest.mark.parametrize(
+    'spatial_dims, x_shape, skip_shape',
+    [
+        (2, (1, 6, 8, 8), (1, 6, 8, 8)),  # wrong channels
+        (2, (1, 8, 4, 8, 8), (1, 8, 4, 8, 8)),  # 3-D input to a 2-D block
+        (3, (1, 8, 8, 8), (1, 8, 8, 8)),  # 2-D input to a 3-D block
+        (2, (1, 8, 8, 8), (1, 8, 8, 6)),  # mismatched sizes
+        (2, (1, 8, 8, 8), (1, 4, 8, 8)),  # wrong skip channels
+    ])
 def test_bad_inputs(spatial_dims, x_shape, skip_shape):
     block = build(spatial_dims=spatial_dims)
     with pytest.raises(ValueError):

@@ -3,8 +3,7 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    assert_3d_repeats_2d, depth_reach)
+from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d, depth_reach
 
 
 def build(channels=8, **kwargs):
@@ -39,8 +38,8 @@ def test_3d_output_shape(shape):
 def test_3d_every_parameter_gets_grad():
     module = build(spatial_dims=3)
     shape = (2, 8, 3, 5, 4)
-    assert_every_parameter_gets_grad(module, module(torch.randn(shape),
-                                                    torch.randn(shape)))
+    assert_every_parameter_gets_grad(module,
+                                     module(torch.randn(shape), torch.randn(shape)))
 
 
 def test_3d_on_repeated_slices_equals_2d():
@@ -51,8 +50,8 @@ def test_3d_on_repeated_slices_equals_2d():
 def test_3d_is_pointwise_along_depth():
     """1x1x1 gates: depth 0 of the output does not see depth 1 of the input."""
     shape = (1, 8, 3, 4, 4)
-    assert depth_reach(build(spatial_dims=3), [torch.randn(shape),
-                                               torch.randn(shape)]) == 0
+    assert depth_reach(build(spatial_dims=3),
+                       [torch.randn(shape), torch.randn(shape)]) == 0
 
 
 @pytest.mark.parametrize('spatial_dims, shape', [(2, (1, 8, 3, 9, 9)),

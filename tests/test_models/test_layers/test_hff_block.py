@@ -4,14 +4,19 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    NORM_CFGS, assert_3d_repeats_2d, assert_norms_are, depth_reach)
+from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_norms_are, depth_reach)
 
 
 def build(previous_channels=None, out_channels=8, **kwargs):
-    cfg = dict(type='HFFBlock', local_channels=8, global_channels=12,
-               inter_channels=8, out_channels=out_channels, reduction=4,
-               previous_channels=previous_channels)
+    cfg = dict(
+        type='HFFBlock',
+        local_channels=8,
+        global_channels=12,
+        inter_channels=8,
+        out_channels=out_channels,
+        reduction=4,
+        previous_channels=previous_channels)
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -23,16 +28,19 @@ def test_output_shape_without_previous(size):
     assert out.shape == (1, 10, *size)
 
 
-@pytest.mark.parametrize('size, previous_size', [
-    ((8, 8), (16, 16)),  # HiFuse: exactly twice
-    ((7, 5), (14, 10)),
-    ((7, 5), (13, 9)),  # odd sizes: adaptive pooling
-    ((6, 9), (6, 9)),  # same size
-])
+@pytest.mark.parametrize(
+    'size, previous_size',
+    [
+        ((8, 8), (16, 16)),  # HiFuse: exactly twice
+        ((7, 5), (14, 10)),
+        ((7, 5), (13, 9)),  # odd sizes: adaptive pooling
+        ((6, 9), (6, 9)),  # same size
+    ])
 def test_output_shape_with_previous(size, previous_size):
     block = build(previous_channels=4)
-    out = block(torch.randn(2, 8, *size), torch.randn(2, 12, *size),
-                torch.randn(2, 4, *previous_size))
+    out = block(
+        torch.randn(2, 8, *size), torch.randn(2, 12, *size),
+        torch.randn(2, 4, *previous_size))
     assert out.shape == (2, 8, *size)
 
 
@@ -52,16 +60,15 @@ def test_default_state_dict_keys():
     bn = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
     assert list(build(previous_channels=4).state_dict()) == [
         'local_attention.0.weight', *[f'local_attention.1.{k}' for k in bn],
-        'global_attention.0.weight', 'global_attention.2.weight',
-        'local_proj.0.weight', 'local_proj.0.bias', *[f'local_proj.1.{k}' for k in bn],
-        'global_proj.0.weight', 'global_proj.0.bias',
-        *[f'global_proj.1.{k}' for k in bn],
-        'previous_proj.0.weight', 'previous_proj.0.bias',
-        *[f'previous_proj.1.{k}' for k in bn],
-        'fuse_norm.weight', 'fuse_norm.bias',
-        'fuse_proj.0.weight', 'fuse_proj.0.bias', *[f'fuse_proj.1.{k}' for k in bn],
-        'norm.weight', 'norm.bias',
-        'irmlp.dwconv.weight', *[f'irmlp.norm.{k}' for k in bn],
+        'global_attention.0.weight', 'global_attention.2.weight', 'local_proj.0.weight',
+        'local_proj.0.bias', *[f'local_proj.1.{k}' for k in bn], 'global_proj.0.weight',
+        'global_proj.0.bias', *[f'global_proj.1.{k}'
+                                for k in bn], 'previous_proj.0.weight',
+        'previous_proj.0.bias', *[f'previous_proj.1.{k}'
+                                  for k in bn], 'fuse_norm.weight', 'fuse_norm.bias',
+        'fuse_proj.0.weight', 'fuse_proj.0.bias', *[f'fuse_proj.1.{k}'
+                                                    for k in bn], 'norm.weight',
+        'norm.bias', 'irmlp.dwconv.weight', *[f'irmlp.norm.{k}' for k in bn],
         'irmlp.fc1.weight', 'irmlp.fc2.weight', *[f'irmlp.out_norm.{k}' for k in bn]
     ]
     assert_norms_are(build(previous_channels=4), torch.nn.BatchNorm2d, 7)
@@ -75,14 +82,16 @@ def test_norm_cfg_builds_and_runs(norm_cfg, norm_type):
     if norm_type is torch.nn.GroupNorm:
         assert block.local_attention[1].num_groups == 1
         assert block.local_proj[1].num_groups == 2
-    out = block(torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5),
-                torch.randn(2, 4, 12, 10))
+    out = block(
+        torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5), torch.randn(2, 4, 12, 10))
     assert out.shape == (2, 8, 6, 5)
 
 
 def test_activations_follow_act_cfgs():
-    block = build(previous_channels=4, act_cfg=dict(type='SiLU'),
-                  conv_act_cfg=dict(type='LeakyReLU'))
+    block = build(
+        previous_channels=4,
+        act_cfg=dict(type='SiLU'),
+        conv_act_cfg=dict(type='LeakyReLU'))
     assert isinstance(block.act, torch.nn.SiLU)
     assert isinstance(block.irmlp.act, torch.nn.SiLU)
     assert isinstance(block.global_attention[1], torch.nn.LeakyReLU)
@@ -100,11 +109,14 @@ def test_3d_output_shape(size, previous_size):
     block = build(previous_channels=4, spatial_dims=3)
     assert_norms_are(block, torch.nn.BatchNorm3d, 7)
     assert block.irmlp.dwconv.weight.shape == (28, 1, 3, 3, 3)
-    out = block(torch.randn(2, 8, *size), torch.randn(2, 12, *size),
-                torch.randn(2, 4, *previous_size))
+    out = block(
+        torch.randn(2, 8, *size), torch.randn(2, 12, *size),
+        torch.randn(2, 4, *previous_size))
     assert out.shape == (2, 8, *size)
-    assert build(out_channels=10, spatial_dims=3)(
-        torch.randn(2, 8, *size), torch.randn(2, 12, *size)).shape == (2, 10, *size)
+    assert build(
+        out_channels=10, spatial_dims=3)(torch.randn(2, 8, *size),
+                                         torch.randn(2, 12,
+                                                     *size)).shape == (2, 10, *size)
 
 
 @pytest.mark.parametrize('previous_channels', [None, 4])
@@ -118,11 +130,17 @@ def test_3d_every_parameter_gets_grad(previous_channels):
 
 @pytest.mark.parametrize('train', [True, False])
 def test_3d_on_repeated_slices_equals_2d(train):
-    inputs = [torch.randn(2, 8, 6, 5), torch.randn(2, 12, 6, 5),
-              torch.randn(2, 4, 12, 10)]
-    assert_3d_repeats_2d(build(previous_channels=4),
-                         build(previous_channels=4, spatial_dims=3), inputs,
-                         depths=(3, 3, 6), train=train)
+    inputs = [
+        torch.randn(2, 8, 6, 5),
+        torch.randn(2, 12, 6, 5),
+        torch.randn(2, 4, 12, 10)
+    ]
+    assert_3d_repeats_2d(
+        build(previous_channels=4),
+        build(previous_channels=4, spatial_dims=3),
+        inputs,
+        depths=(3, 3, 6),
+        train=train)
 
 
 def test_3d_zeroed_mlp_leaves_the_pooled_previous_stage():
@@ -160,8 +178,8 @@ def test_every_parameter_gets_grad(previous_channels):
 
 def test_eval_is_deterministic():
     block = build(previous_channels=4, drop_path_rate=0.5).eval()
-    inputs = (torch.randn(2, 8, 5, 5), torch.randn(2, 12, 5, 5),
-              torch.randn(2, 4, 10, 10))
+    inputs = (torch.randn(2, 8, 5, 5), torch.randn(2, 12, 5,
+                                                   5), torch.randn(2, 4, 10, 10))
     with torch.no_grad():
         torch.testing.assert_close(block(*inputs), block(*inputs), rtol=0, atol=0)
 
@@ -204,16 +222,18 @@ def test_bad_constructor_arguments(kwargs, match):
         build(**kwargs)
 
 
-@pytest.mark.parametrize('previous_channels, shapes', [
-    (None, [(1, 6, 8, 8), (1, 12, 8, 8)]),  # wrong local channels
-    (None, [(1, 8, 8, 8), (1, 8, 8, 8)]),  # wrong global channels
-    (None, [(1, 8, 8, 8), (1, 12, 8, 6)]),  # mismatched sizes
-    (None, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 16, 16)]),  # unexpected previous
-    (4, [(1, 8, 8, 8), (1, 12, 8, 8)]),  # missing previous
-    (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 6, 16, 16)]),  # wrong previous channels
-    (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 4, 4)]),  # previous smaller
-    (None, [(1, 8, 2, 8, 8), (1, 12, 2, 8, 8)]),  # volumes into a 2-D block
-])
+@pytest.mark.parametrize(
+    'previous_channels, shapes',
+    [
+        (None, [(1, 6, 8, 8), (1, 12, 8, 8)]),  # wrong local channels
+        (None, [(1, 8, 8, 8), (1, 8, 8, 8)]),  # wrong global channels
+        (None, [(1, 8, 8, 8), (1, 12, 8, 6)]),  # mismatched sizes
+        (None, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 16, 16)]),  # unexpected previous
+        (4, [(1, 8, 8, 8), (1, 12, 8, 8)]),  # missing previous
+        (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 6, 16, 16)]),  # wrong previous channels
+        (4, [(1, 8, 8, 8), (1, 12, 8, 8), (1, 4, 4, 4)]),  # previous smaller
+        (None, [(1, 8, 2, 8, 8), (1, 12, 2, 8, 8)]),  # volumes into a 2-D block
+    ])
 def test_bad_inputs(previous_channels, shapes):
     block = build(previous_channels=previous_channels)
     with pytest.raises(ValueError):

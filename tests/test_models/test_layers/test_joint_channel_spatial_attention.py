@@ -4,15 +4,18 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    assert_3d_repeats_2d, depth_reach)
+from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d, depth_reach
 
 
 def build(channels=16, reduction=4, kernel_size=7, grid_size=7, **kwargs):
     return MODELS.build(
-        dict(type='JointChannelSpatialAttention', channels=channels,
-             reduction=reduction, kernel_size=kernel_size, grid_size=grid_size,
-             **kwargs))
+        dict(
+            type='JointChannelSpatialAttention',
+            channels=channels,
+            reduction=reduction,
+            kernel_size=kernel_size,
+            grid_size=grid_size,
+            **kwargs))
 
 
 @pytest.mark.parametrize('grid_size', [7, (4, 6)])
@@ -41,8 +44,10 @@ def test_checkpoints_with_the_former_keys_load():
     """A state dict saved before the rename ('spatial_conv.weight', '.bias') loads
     strictly and gives the same block."""
     block = build()
-    old = {k.replace('spatial_conv.0.', 'spatial_conv.'): v.clone() + 1
-           for k, v in block.state_dict().items()}
+    old = {
+        k.replace('spatial_conv.0.', 'spatial_conv.'): v.clone() + 1
+        for k, v in block.state_dict().items()
+    }
     assert 'spatial_conv.weight' in old
     fresh = build()
     fresh.load_state_dict(old, strict=True)
@@ -63,12 +68,14 @@ def hand_computation(block, x, act=torch.relu):
         w2 = seq[2].weight.flatten(1)
         return act(v @ w1.T) @ w2.T
 
-    channel_logits = (mlp(block.channel_mlp, x.amax(dim=spatial)) +
-                      mlp(block.channel_mlp, x.mean(dim=spatial)))
+    channel_logits = (
+        mlp(block.channel_mlp, x.amax(dim=spatial)) +
+        mlp(block.channel_mlp, x.mean(dim=spatial)))
     descriptors = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], dim=1)
     weight = block.spatial_conv[0].weight
-    spatial_logits = conv(descriptors, weight, block.spatial_conv[0].bias,
-                          padding=weight.shape[-1] // 2).flatten(1)
+    spatial_logits = conv(
+        descriptors, weight, block.spatial_conv[0].bias,
+        padding=weight.shape[-1] // 2).flatten(1)
     joint = mlp(block.joint_mlp, torch.cat([channel_logits, spatial_logits], dim=1))
     channel_weight = torch.sigmoid(joint[:, :c]).reshape(n, c, *ones)
     spatial_weight = torch.sigmoid(joint[:, c:]).reshape(n, 1, *x.shape[2:])
@@ -79,16 +86,16 @@ def hand_computation(block, x, act=torch.relu):
                                           (dict(type='SiLU'), F.silu),
                                           (None, lambda v: v)])
 def test_matches_hand_computation_at_grid_size(act_cfg, act):
-    block = build(channels=8, reduction=2, kernel_size=3, grid_size=(3, 4),
-                  act_cfg=act_cfg)
+    block = build(
+        channels=8, reduction=2, kernel_size=3, grid_size=(3, 4), act_cfg=act_cfg)
     x = torch.randn(2, 8, 3, 4)
     for got, expected in zip(block(x), hand_computation(block, x, act)):
         torch.testing.assert_close(got, expected)
 
 
 def test_3d_matches_hand_computation_at_grid_size():
-    block = build(channels=8, reduction=2, kernel_size=3, grid_size=(2, 3, 4),
-                  spatial_dims=3)
+    block = build(
+        channels=8, reduction=2, kernel_size=3, grid_size=(2, 3, 4), spatial_dims=3)
     assert block.joint_mlp[0].in_channels == 8 + 2 * 3 * 4
     x = torch.randn(2, 8, 2, 3, 4)
     for got, expected in zip(block(x), hand_computation(block, x)):
@@ -98,8 +105,9 @@ def test_3d_matches_hand_computation_at_grid_size():
 @pytest.mark.parametrize('grid_size', [3, (2, 4, 3)])
 @pytest.mark.parametrize('shape', [(2, 16, 4, 9, 7), (1, 16, 1, 3, 3)])
 def test_3d_output_shapes(grid_size, shape):
-    channel_out, spatial_out = build(grid_size=grid_size, spatial_dims=3)(
-        torch.randn(shape))
+    channel_out, spatial_out = build(
+        grid_size=grid_size, spatial_dims=3)(
+            torch.randn(shape))
     assert channel_out.shape == shape and spatial_out.shape == shape
 
 
@@ -110,9 +118,10 @@ def test_3d_every_parameter_gets_grad():
 
 def test_3d_on_repeated_slices_equals_2d():
     """A (1, gh, gw) grid gives the 2-D joint MLP's width."""
-    assert_3d_repeats_2d(build(grid_size=(4, 3)),
-                         build(grid_size=(1, 4, 3), spatial_dims=3),
-                         [torch.randn(2, 16, 9, 7)], depths=(5, ))
+    assert_3d_repeats_2d(
+        build(grid_size=(4, 3)),
+        build(grid_size=(1, 4, 3), spatial_dims=3), [torch.randn(2, 16, 9, 7)],
+        depths=(5, ))
 
 
 def test_3d_spatial_attention_reaches_across_depth():

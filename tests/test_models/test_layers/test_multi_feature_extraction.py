@@ -3,8 +3,8 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    NORM_CFGS, assert_3d_repeats_2d, assert_norms_are, depth_reach)
+from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_norms_are, depth_reach)
 
 
 def build(channels=8, **kwargs):
@@ -72,9 +72,11 @@ def test_3d_every_parameter_gets_grad():
 
 @pytest.mark.parametrize('train', [True, False])
 def test_3d_on_repeated_slices_equals_2d(train):
-    assert_3d_repeats_2d(build(dilations=(2, 3)),
-                         build(dilations=(2, 3), spatial_dims=3),
-                         [torch.randn(2, 8, 7, 6)], depths=(5, ), train=train)
+    assert_3d_repeats_2d(
+        build(dilations=(2, 3)),
+        build(dilations=(2, 3), spatial_dims=3), [torch.randn(2, 8, 7, 6)],
+        depths=(5, ),
+        train=train)
 
 
 def test_3d_convolutions_reach_across_depth():

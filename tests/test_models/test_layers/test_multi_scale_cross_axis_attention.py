@@ -57,8 +57,8 @@ def test_bias_free_norm_by_hand():
         norm.weight.uniform_(0.5, 1.5)
     x = torch.randn(2, 8, 5, 6) + 3
     var = x.var(1, keepdim=True, unbiased=False)
-    torch.testing.assert_close(norm(x), x / torch.sqrt(var + 1e-5) *
-                               norm.weight[:, None, None])
+    torch.testing.assert_close(
+        norm(x), x / torch.sqrt(var + 1e-5) * norm.weight[:, None, None])
 
 
 @pytest.mark.parametrize('spatial_dims', [3, 1])
@@ -118,8 +118,8 @@ def test_hand_computed_case():
 ])
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(dict(dict(type='MultiScaleCrossAxisAttention', channels=8),
-                          **kwargs))
+        MODELS.build(
+            dict(dict(type='MultiScaleCrossAxisAttention', channels=8), **kwargs))
 
 
 def test_wrong_input_channels():

@@ -4,13 +4,17 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    NORM_CFGS, assert_3d_repeats_2d, assert_norms_are)
+from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_norms_are)
 
 
 def build(channels=8, num_inputs=4, **kwargs):
-    return MODELS.build(dict(type='MultiScaleSelectiveFusion', channels=channels,
-                             num_inputs=num_inputs, **kwargs))
+    return MODELS.build(
+        dict(
+            type='MultiScaleSelectiveFusion',
+            channels=channels,
+            num_inputs=num_inputs,
+            **kwargs))
 
 
 @pytest.mark.parametrize('num_inputs', [2, 3, 4])
@@ -21,8 +25,8 @@ def test_output_shape(num_inputs, shape):
 
 
 def test_pairwise_fusion_convention():
-    fusion = MODELS.build(dict(dict(type='MultiScaleSelectiveFusion', num_inputs=2),
-                               channels=12))
+    fusion = MODELS.build(
+        dict(dict(type='MultiScaleSelectiveFusion', num_inputs=2), channels=12))
     x1, x2 = torch.randn(1, 12, 9, 14), torch.randn(1, 12, 9, 14)
     assert fusion(x1, x2).shape == x1.shape
 
@@ -36,9 +40,9 @@ def test_every_parameter_gets_grad():
 def test_default_state_dict_keys():
     """Checkpoints of the 2-D block keep loading: the parameter names are fixed."""
     assert list(build(num_inputs=2).state_dict()) == [
-        'squeeze.0.weight', 'squeeze.1.weight', 'project.0.weight',
-        'project.1.weight', 'project.1.bias', 'project.1.running_mean',
-        'project.1.running_var', 'project.1.num_batches_tracked'
+        'squeeze.0.weight', 'squeeze.1.weight', 'project.0.weight', 'project.1.weight',
+        'project.1.bias', 'project.1.running_mean', 'project.1.running_var',
+        'project.1.num_batches_tracked'
     ]
     assert_norms_are(build(), torch.nn.BatchNorm2d, 1)
     assert isinstance(build().project[2], torch.nn.ReLU)
@@ -77,8 +81,12 @@ def test_3d_every_parameter_gets_grad():
 @pytest.mark.parametrize('train', [True, False])
 def test_3d_on_repeated_slices_equals_2d(train):
     inputs = [torch.randn(2, 8, 5, 7) for _ in range(3)]
-    assert_3d_repeats_2d(build(num_inputs=3), build(num_inputs=3, spatial_dims=3),
-                         inputs, depths=(4, 4, 4), train=train)
+    assert_3d_repeats_2d(
+        build(num_inputs=3),
+        build(num_inputs=3, spatial_dims=3),
+        inputs,
+        depths=(4, 4, 4),
+        train=train)
 
 
 @pytest.mark.parametrize('spatial_dims, norm_cfg', [

@@ -18,7 +18,8 @@ def test_ops_follow_spatial_dims(spatial_dims, conv, mode):
     x = torch.randn(2, 3, *(4, ) * spatial_dims)
     assert adaptive_avg_pool(x, 1).shape == (2, 3, *(1, ) * spatial_dims)
     torch.testing.assert_close(
-        adaptive_max_pool(x, 1).flatten(1), x.flatten(2).amax(-1))
+        adaptive_max_pool(x, 1).flatten(1),
+        x.flatten(2).amax(-1))
 
 
 @pytest.mark.parametrize('value', [1, 4, True, 3.0, '2', None])
@@ -54,8 +55,7 @@ def test_norm_follows_spatial_dims(spatial_dims, cfg, layer):
 def test_layer_norm_is_over_channels():
     norm = build_norm(dict(type='LN'), 4, 2)
     x = torch.randn(2, 4, 3, 5)
-    torch.testing.assert_close(norm(x).mean(1), torch.zeros(2, 3, 5), atol=1e-6,
-                               rtol=0)
+    torch.testing.assert_close(norm(x).mean(1), torch.zeros(2, 3, 5), atol=1e-6, rtol=0)
     assert norm.eps == 1e-5  # mmcv's default, as nn.LayerNorm's
 
 
@@ -71,8 +71,8 @@ def test_none_gives_identity():
     (2, dict(type='BN1d'), "'BN1d' is a 1-D norm"),
     (3, dict(type=nn.BatchNorm2d), "'BatchNorm2d' is a 2-D norm"),
     (2, dict(type='GN'), 'num_groups'),
-    (2, 'BN', "norm_cfg must be a config dict"),
-    (2, dict(eps=1e-3), "norm_cfg must be a config dict"),
+    (2, 'BN', 'norm_cfg must be a config dict'),
+    (2, dict(eps=1e-3), 'norm_cfg must be a config dict'),
 ])
 def test_bad_norm_cfg(spatial_dims, cfg, match):
     with pytest.raises(ValueError, match=match):
@@ -92,10 +92,12 @@ def test_check_block_spatial_dims():
     check_block_spatial_dims('skip', dict(type='GatedFusion'), 'Head')
     check_block_spatial_dims('skip', dict(type='X', spatial_dims=2), 'Head')
     check_block_spatial_dims('skip', dict(type='X'), 'Head', block=nn.Identity())
-    with pytest.raises(ValueError, match=r"skip must build a 2-D block: Head is 2-D "
-                       r"and expects spatial_dims=2, got spatial_dims=3"):
+    with pytest.raises(
+            ValueError,
+            match=r'skip must build a 2-D block: Head is 2-D '
+            r'and expects spatial_dims=2, got spatial_dims=3'):
         check_block_spatial_dims('skip', dict(type='X', spatial_dims=3), 'Head')
     with pytest.raises(ValueError, match='got spatial_dims=3'):
         check_block_spatial_dims('skip', dict(type='X'), 'Head', block=_Volumetric())
-    check_block_spatial_dims('skip', dict(type='X'), 'Head', expected=3,
-                             block=_Volumetric())
+    check_block_spatial_dims(
+        'skip', dict(type='X'), 'Head', expected=3, block=_Volumetric())

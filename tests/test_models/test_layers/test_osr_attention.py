@@ -3,8 +3,8 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    NORM_CFGS, assert_3d_repeats_2d, assert_norms_are, depth_reach)
+from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_norms_are, depth_reach)
 
 
 def build(**kwargs):
@@ -89,9 +89,11 @@ def test_3d_every_parameter_gets_grad(sr_ratio):
 @pytest.mark.parametrize('train', [True, False])
 def test_3d_on_repeated_slices_equals_2d(sr_ratio, train):
     """Repeated keys split each key's softmax weight into equal shares: same output."""
-    assert_3d_repeats_2d(build(sr_ratio=sr_ratio),
-                         build(sr_ratio=sr_ratio, spatial_dims=3),
-                         [torch.randn(2, 16, 7, 6)], depths=(4, ), train=train)
+    assert_3d_repeats_2d(
+        build(sr_ratio=sr_ratio),
+        build(sr_ratio=sr_ratio, spatial_dims=3), [torch.randn(2, 16, 7, 6)],
+        depths=(4, ),
+        train=train)
 
 
 def test_3d_single_voxel_output_is_value_by_hand():

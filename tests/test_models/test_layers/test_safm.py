@@ -4,8 +4,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (
-    assert_3d_repeats_2d, depth_reach)
+from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d, depth_reach
 
 
 def build(channels=16, num_levels=4, **kwargs):
@@ -75,8 +74,8 @@ def test_act_cfg_replaces_gelu():
         torch.testing.assert_close(block(x)[:, 0], act(x[:, 0]) * x[:, 0])
 
 
-@pytest.mark.parametrize('shape',
-                         [(2, 16, 4, 5, 7), (1, 16, 8, 8, 8), (1, 16, 1, 2, 3)])
+@pytest.mark.parametrize('shape', [(2, 16, 4, 5, 7), (1, 16, 8, 8, 8),
+                                   (1, 16, 1, 2, 3)])
 def test_3d_output_shape_any_size(shape):
     block = build(spatial_dims=3)
     assert block.aggr.weight.shape == (16, 16, 1, 1, 1)
@@ -101,8 +100,8 @@ def test_3d_identity_weights_match_hand_computation():
 
 
 def test_3d_on_repeated_slices_equals_2d():
-    assert_3d_repeats_2d(build(), build(spatial_dims=3), [torch.randn(2, 16, 9, 6)],
-                         depths=(8, ))
+    assert_3d_repeats_2d(
+        build(), build(spatial_dims=3), [torch.randn(2, 16, 9, 6)], depths=(8, ))
 
 
 def test_3d_convolutions_reach_across_depth():

@@ -29,7 +29,8 @@ def test_paper_defaults():
     assert isinstance(layer.mixer_norm, nn.BatchNorm3d)
     assert layer.mixer_norm is not layer.conv.bn
     assert isinstance(layer.mixer[2], nn.GELU)
-    upstream = (27 * 48 + 48) + 96 + (48 * 192 + 192) + (192 * 27 + 192) + (192 * 48 + 48)
+    upstream = (27 * 48 + 48) + 96 + (48 * 192 + 192) + (192 * 27 + 192) + (192 * 48 +
+                                                                            48)
     assert sum(p.numel() for p in layer.parameters()) == upstream - 48 + 96
 
 

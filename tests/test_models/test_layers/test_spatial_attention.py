@@ -34,11 +34,10 @@ def test_matches_cbam_by_hand(spatial_dims, shape):
 
 def test_state_dict_keys():
     bn = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
-    assert list(SpatialAttention().state_dict()) == ['0.weight',
-                                                     *[f'1.{k}' for k in bn]]
-    assert list(SpatialAttention(bias=True, norm_cfg=None).state_dict()) == [
-        '0.weight', '0.bias'
-    ]
+    assert list(
+        SpatialAttention().state_dict()) == ['0.weight', *[f'1.{k}' for k in bn]]
+    assert list(SpatialAttention(bias=True,
+                                 norm_cfg=None).state_dict()) == ['0.weight', '0.bias']
 
 
 def test_a_bare_convolution_state_loads():
@@ -47,8 +46,9 @@ def test_a_bare_convolution_state_loads():
     conv = nn.Conv2d(2, 1, 3, padding=1)
     module.load_state_dict(conv.state_dict(), strict=True)
     x = torch.randn(1, 4, 6, 6)
-    torch.testing.assert_close(module.logits(x),
-                               conv(torch.cat([x.amax(1, True), x.mean(1, True)], 1)))
+    torch.testing.assert_close(
+        module.logits(x),
+        conv(torch.cat([x.amax(1, True), x.mean(1, True)], 1)))
 
 
 def test_group_norm_gets_one_group():
@@ -61,7 +61,8 @@ def test_group_norm_gets_one_group():
 def test_every_parameter_gets_grad(spatial_dims):
     module = SpatialAttention(kernel_size=3, bias=True, spatial_dims=spatial_dims)
     assert_every_parameter_gets_grad(module,
-                                     module(torch.randn(2, 4, *(4, ) * spatial_dims)))
+                                     module(torch.randn(2, 4,
+                                                        *(4, ) * spatial_dims)))
 
 
 @pytest.mark.parametrize('kwargs, match', [
