@@ -14,7 +14,9 @@ prints:
   (interpreter, libraries, model, optimizer, inputs) and after the last;
 - the growth between the two: what the steps needed on top (activations kept for
   the backward pass, gradients, the optimizer's state, temporary buffers);
-- the wall time of each step (the first includes creating oneDNN primitives).
+- the wall time and the CPU time (this process, all its threads) of each step; the
+  first includes creating oneDNN primitives. On a shared machine the CPU time is the
+  figure to quote: it is what the step costs, however many other jobs are running.
 
 Without a GPU this is the measurement to estimate GPU memory from: a CUDA training
 step holds about the same tensors (weights + growth), plus the CUDA context and
@@ -115,13 +117,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
     params = sum(p.numel() for p in model.parameters())
     before = peak_rss_bytes()
 
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         losses = model.loss(inputs, samples)
         loss, _ = model.parse_losses(losses)
         optim_wrapper.update_params(loss)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     after = peak_rss_bytes()
 
     result = dict(
@@ -134,6 +137,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         rss_peak_gib=after / GIB,
         growth_gib=(after - before) / GIB,
         step_seconds=times,
+        step_cpu_seconds=cpu_times,
         threads=torch.get_num_threads())
     print(
         f'{args.config}\n'
@@ -142,7 +146,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         f'  params {params:,} ({result["params_gib"]:.3f} GiB float32)\n'
         f'  peak RSS before the steps {result["rss_before_gib"]:.2f} GiB, after '
         f'{result["rss_peak_gib"]:.2f} GiB, growth {result["growth_gib"]:.2f} GiB\n'
-        f'  step times {", ".join(f"{t:.1f}" for t in times)} s',
+        f'  step times {", ".join(f"{t:.1f}" for t in times)} s wall, '
+        f'{", ".join(f"{t:.1f}" for t in cpu_times)} s CPU',
         flush=True)
     return result
 
