@@ -172,6 +172,16 @@ def check_same_shape(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> N
         raise ValueError(f'inputs must have the same shape, got {listed}')
 
 
+def check_same_batch_size(names: Sequence[str],
+                          tensors: Sequence[torch.Tensor]) -> None:
+    """Check that all ``tensors`` have one batch size N; the message lists each name's
+    shape."""
+    if len({int(t.shape[0]) for t in tensors}) > 1:
+        listed = ', '.join(f'{n}={tuple(int(d) for d in t.shape)}'
+                           for n, t in zip(names, tensors))
+        raise ValueError(f'inputs must have one batch size, got {listed}')
+
+
 def check_stage_inputs(inputs: Sequence[torch.Tensor], in_index: Sequence[int],
                        in_channels: Sequence[int]) -> None:
     """Check that a backbone's stages ``inputs`` hold every stage ``in_index`` selects,

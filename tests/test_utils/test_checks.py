@@ -10,8 +10,8 @@ from mmseg_fusion.utils.checks import (check_block_cfg, check_bool, check_cfg,
                                        check_choice, check_feature_map, check_int,
                                        check_int_or_tuple, check_positive_int,
                                        check_positive_ints, check_rate,
-                                       check_same_shape, check_stage_indices,
-                                       check_stage_inputs)
+                                       check_same_batch_size, check_same_shape,
+                                       check_stage_indices, check_stage_inputs)
 
 
 def test_lower_layers_do_not_import_models():
@@ -188,6 +188,11 @@ def test_feature_maps():
             ValueError, match=r'same shape, got a=\(1, 4, 3, 3\), '
             r'b=\(1, 4, 3, 2\)'):
         check_same_shape(('a', 'b'), (x, x[..., :2]))
+    check_same_batch_size(('a', 'b'), (x, x[..., :2]))
+    with pytest.raises(
+            ValueError, match=r'one batch size, got a=\(1, 4, 3, 3\), '
+            r'b=\(2, 4, 3, 3\)'):
+        check_same_batch_size(('a', 'b'), (x, torch.cat([x, x])))
     check_stage_inputs([x, x], (1, ), (4, ))
     with pytest.raises(
             ValueError, match=r'at least 3 stages for in_index=\(2,\), '
