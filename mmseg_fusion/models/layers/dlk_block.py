@@ -8,7 +8,8 @@ from mmcv.cnn import build_activation_layer
 from mmcv.cnn.bricks import DropPath
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_cfg, check_feature_map, check_positive_int, check_rate
+from ...utils.checks import (check_bool, check_cfg, check_feature_map,
+                             check_positive_int, check_rate)
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .dlk_layer import DLKLayer
 from .nd_utils import check_spatial_dims
@@ -34,6 +35,7 @@ class DLKBlock(nn.Module):
     SEPARATE norms and layer scales, as in the paper's figure; the upstream code
     (``networks/DNet_blocks.py``) applies one shared ``LayerNorm`` and one shared
     ``layer_scale`` to both halves, a quirk that costs 3 * C parameters less per block.
+    Its ``DLKLayer`` is built with ``check_inputs=False`` (the block checks ``x``).
 
     Args:
         channels (int): channels C of the input and output; even (see ``DLKLayer``).
@@ -48,6 +50,10 @@ class DLKBlock(nn.Module):
         spatial_dims (int): 3 for (N, C, D, H, W) inputs (the paper), 2 for
             (N, C, H, W).
             Default: 3.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - Input: (N, C, D, H, W) (or (N, C, H, W) when ``spatial_dims`` is 2), any
@@ -61,8 +67,10 @@ class DLKBlock(nn.Module):
                  drop_path: float = 0.,
                  layer_scale_init: float = 1e-6,
                  act_cfg: dict = dict(type='GELU'),
-                 spatial_dims: int = 3) -> None:
+                 spatial_dims: int = 3,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio,
@@ -83,7 +91,7 @@ class DLKBlock(nn.Module):
         self.norm1 = ChannelsFirstLayerNorm(channels)
         self.proj1 = conv(channels, channels, 1)
         self.act = build_activation_layer(act_cfg)
-        self.dlk = DLKLayer(channels, spatial_dims=spatial_dims)
+        self.dlk = DLKLayer(channels, spatial_dims=spatial_dims, check_inputs=False)
         self.proj2 = conv(channels, channels, 1)
 
         self.norm2 = ChannelsFirstLayerNorm(channels)
@@ -107,7 +115,8 @@ class DLKBlock(nn.Module):
         return y * scale.reshape(-1, *(1, ) * self.spatial_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
+        if self.check_inputs:
+            check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
         y = self.norm1(x)
         y = self.proj2(self.dlk(self.act(self.proj1(y)))) + y
         x = x + self.drop_path(self._scale(y, self.layer_scale1))

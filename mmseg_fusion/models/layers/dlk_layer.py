@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_bool, check_feature_map, check_positive_int
 from .nd_utils import check_spatial_dims
 
 
@@ -41,6 +41,10 @@ class DLKLayer(nn.Module):
         spatial_dims (int): 3 for (N, C, D, H, W) inputs (the paper), 2 for
             (N, C, H, W).
             Default: 3.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - Input: (N, C, D, H, W) (or (N, C, H, W) when ``spatial_dims`` is 2), any
@@ -48,8 +52,12 @@ class DLKLayer(nn.Module):
         - Output: the same shape as the input.
     """
 
-    def __init__(self, channels: int, spatial_dims: int = 3) -> None:
+    def __init__(self,
+                 channels: int,
+                 spatial_dims: int = 3,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         if channels % 2:
             raise ValueError(f'channels must be even (two branches of channels / 2), '
@@ -65,7 +73,8 @@ class DLKLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ndim = self.spatial_dims + 2
-        check_feature_map('x', x, self.channels, ndim=ndim)
+        if self.check_inputs:
+            check_feature_map('x', x, self.channels, ndim=ndim)
         x1 = self.dw_conv1(self.proj(x))
         x2 = self.dw_conv2(x1)
         branches = torch.cat([x1, x2], dim=1)

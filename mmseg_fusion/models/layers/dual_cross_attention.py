@@ -6,8 +6,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils.checks import (check_cfg, check_feature_map, check_int_or_tuple,
-                             check_positive_int, check_positive_ints)
+from ...utils.checks import (check_bool, check_cfg, check_feature_map,
+                             check_int_or_tuple, check_positive_int,
+                             check_positive_ints, check_same_batch_size)
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_spatial_dims,
                        conv_nd, linear_mode)
@@ -172,6 +173,10 @@ class DualCrossAttention(nn.Module):
             Default: ``dict(type='ReLU')``.
         spatial_dims (int): 2 for (N, C, H, W) stages, 3 for (N, C, D, H, W) stages.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - Input: sequence of ``len(in_channels)`` tensors, stage i (N, in_channels[i],
@@ -189,8 +194,10 @@ class DualCrossAttention(nn.Module):
                  spatial_attention: bool = True,
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 spatial_dims: int = 2) -> None:
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         in_channels = check_positive_ints('in_channels', in_channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.token_grid = check_int_or_tuple('patch_size', patch_size, spatial_dims)
@@ -244,11 +251,11 @@ class DualCrossAttention(nn.Module):
             raise ValueError(
                 f'inputs must be a sequence of {len(self.in_channels)} tensors with '
                 f'channels {self.in_channels}, got {got}')
-        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
-            check_feature_map(f'inputs[{i}]', x, channels=c, ndim=self.spatial_dims + 2)
-        if len({int(x.shape[0]) for x in inputs}) > 1:
-            raise ValueError('inputs must have one batch size, got shapes '
-                             f'{[tuple(x.shape) for x in inputs]}')
+        if self.check_inputs:
+            for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
+                check_feature_map(
+                    f'inputs[{i}]', x, channels=c, ndim=self.spatial_dims + 2)
+            check_same_batch_size([f'inputs[{i}]' for i in range(len(inputs))], inputs)
 
         tokens = [
             proj(adaptive_avg_pool(x, self.token_grid).flatten(2))

@@ -3,7 +3,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int, check_same_shape
+from ...utils.checks import (check_bool, check_feature_map, check_positive_int,
+                             check_same_shape)
 from .nd_utils import check_spatial_dims, conv_nd
 
 
@@ -27,6 +28,10 @@ class DynamicFeatureFusion(nn.Module):
         channels (int): channels C of each input (and of the output).
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - x: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
@@ -34,8 +39,12 @@ class DynamicFeatureFusion(nn.Module):
         - output: the same shape as ``x``.
     """
 
-    def __init__(self, channels: int, spatial_dims: int = 2) -> None:
+    def __init__(self,
+                 channels: int,
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         conv = conv_nd(spatial_dims)
@@ -46,9 +55,10 @@ class DynamicFeatureFusion(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         ndim = self.spatial_dims + 2
-        check_feature_map('x', x, self.channels, ndim=ndim)
-        check_feature_map('skip', skip, self.channels, ndim=ndim)
-        check_same_shape(('x', 'skip'), (x, skip))
+        if self.check_inputs:
+            check_feature_map('x', x, self.channels, ndim=ndim)
+            check_feature_map('skip', skip, self.channels, ndim=ndim)
+            check_same_shape(('x', 'skip'), (x, skip))
         fused = torch.cat([x, skip], dim=1)
         pooled = fused.mean(dim=tuple(range(2, ndim)), keepdim=True)
         fused = fused * torch.sigmoid(self.conv_atten(pooled))

@@ -3,7 +3,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int, check_same_shape
+from ...utils.checks import (check_bool, check_feature_map, check_positive_int,
+                             check_same_shape)
 from .nd_utils import check_spatial_dims, conv_nd
 
 
@@ -24,6 +25,10 @@ class GatedFusion(nn.Module):
         channels (int): C, the channels of both inputs and of the output.
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - x1: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
@@ -31,8 +36,12 @@ class GatedFusion(nn.Module):
         - Output: the same shape as ``x1``.
     """
 
-    def __init__(self, channels: int, spatial_dims: int = 2) -> None:
+    def __init__(self,
+                 channels: int,
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         conv = conv_nd(spatial_dims)
@@ -41,8 +50,9 @@ class GatedFusion(nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         ndim = self.spatial_dims + 2
-        check_feature_map('x1', x1, self.channels, ndim=ndim)
-        check_feature_map('x2', x2, self.channels, ndim=ndim)
-        check_same_shape(('x1', 'x2'), (x1, x2))
+        if self.check_inputs:
+            check_feature_map('x1', x1, self.channels, ndim=ndim)
+            check_feature_map('x2', x2, self.channels, ndim=ndim)
+            check_same_shape(('x1', 'x2'), (x1, x2))
         z = torch.sigmoid(self.gate_x1(x1) + self.gate_x2(x2))
         return z * x1 + (1 - z) * x2

@@ -8,7 +8,8 @@ import torch.nn as nn
 from mmcv.cnn.bricks.drop import DropPath
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_cfg, check_feature_map, check_positive_int, check_rate
+from ...utils.checks import (check_bool, check_cfg, check_feature_map,
+                             check_positive_int, check_rate)
 from .channel_attention import ChannelAttention
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
 from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_spatial_dims,
@@ -133,6 +134,10 @@ class HFFBlock(nn.Module):
             Default: ``dict(type='ReLU')``.
         spatial_dims (int): 2 for (N, C, H, W) maps, 3 for (N, C, D, H, W) maps.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - local_feat: (N, C_l, H, W), or (N, C_l, D, H, W) when ``spatial_dims`` is 3.
@@ -153,8 +158,10 @@ class HFFBlock(nn.Module):
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='GELU'),
                  conv_act_cfg: Optional[dict] = dict(type='ReLU'),
-                 spatial_dims: int = 2) -> None:
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.local_channels = check_positive_int('local_channels', local_channels)
         self.global_channels = check_positive_int('global_channels', global_channels)
         check_positive_int('inter_channels', inter_channels)
@@ -215,11 +222,6 @@ class HFFBlock(nn.Module):
             raise ValueError(
                 f'global_feat must be (N={n}, {self.global_channels}, *{spatial}) to '
                 f'match local_feat, got {tuple(global_feat.shape)}')
-        if (previous is None) != (self.previous_channels is None):
-            raise ValueError(
-                'previous must be given if and only if the block was built with '
-                f'previous_channels; previous_channels={self.previous_channels}, '
-                f'previous={"None" if previous is None else tuple(previous.shape)}')
         if previous is not None:
             check_feature_map('previous', previous, self.previous_channels, ndim=ndim)
             if previous.shape[0] != n or any(
@@ -233,7 +235,13 @@ class HFFBlock(nn.Module):
                 local_feat: torch.Tensor,
                 global_feat: torch.Tensor,
                 previous: Optional[torch.Tensor] = None) -> torch.Tensor:
-        self._check_inputs(local_feat, global_feat, previous)
+        if (previous is None) != (self.previous_channels is None):
+            raise ValueError(
+                'previous must be given if and only if the block was built with '
+                f'previous_channels; previous_channels={self.previous_channels}, '
+                f'previous={"None" if previous is None else tuple(previous.shape)}')
+        if self.check_inputs:
+            self._check_inputs(local_feat, global_feat, previous)
         projected = [self.local_proj(local_feat), self.global_proj(global_feat)]
         shortcut = 0
         if previous is not None:

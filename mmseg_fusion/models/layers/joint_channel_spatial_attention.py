@@ -8,7 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_int_or_tuple, check_positive_int
+from ...utils.checks import (check_bool, check_feature_map, check_int_or_tuple,
+                             check_positive_int)
 from .channel_attention import ChannelAttention
 from .nd_utils import (adaptive_avg_pool, build_act, check_spatial_dims, conv_nd,
                        linear_mode)
@@ -54,6 +55,10 @@ class JointChannelSpatialAttention(nn.Module):
             for none. Default: ``dict(type='ReLU')``.
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - x: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
@@ -66,8 +71,10 @@ class JointChannelSpatialAttention(nn.Module):
                  kernel_size: int = 7,
                  grid_size: Union[int, Sequence[int]] = 7,
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 spatial_dims: int = 2) -> None:
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.grid_size = check_int_or_tuple('grid_size', grid_size, spatial_dims)
@@ -83,7 +90,8 @@ class JointChannelSpatialAttention(nn.Module):
             conv(hidden, joint, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
+        if self.check_inputs:
+            check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
         n, c = x.shape[:2]
         channel_logits = self.channel_mlp.logits(x)
         spatial_logits = adaptive_avg_pool(self.spatial_conv.logits(x), self.grid_size)

@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int, check_same_shape
+from ...utils.checks import (check_bool, check_feature_map, check_positive_int,
+                             check_same_shape)
 from .nd_utils import (adaptive_avg_pool, build_act, build_norm, check_spatial_dims,
                        conv_nd)
 
@@ -36,6 +37,10 @@ class MultiScaleSelectiveFusion(nn.Module):
             Default: ``dict(type='ReLU')``.
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - inputs: ``num_inputs`` tensors of one shape (N, C, H, W) (or (N, C, D, H, W)
@@ -48,8 +53,10 @@ class MultiScaleSelectiveFusion(nn.Module):
                  num_inputs: int = 4,
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 spatial_dims: int = 2) -> None:
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         if check_positive_int('num_inputs', num_inputs) < 2:
             raise ValueError(f'num_inputs must be an int >= 2, got {num_inputs!r}')
@@ -76,10 +83,11 @@ class MultiScaleSelectiveFusion(nn.Module):
         if len(inputs) != self.num_inputs:
             raise ValueError(f'expected {self.num_inputs} inputs (num_inputs), '
                              f'got {len(inputs)}')
-        names = [f'inputs[{i}]' for i in range(len(inputs))]
-        for name, x in zip(names, inputs):
-            check_feature_map(name, x, self.channels, ndim=self.spatial_dims + 2)
-        check_same_shape(names, inputs)
+        if self.check_inputs:
+            names = [f'inputs[{i}]' for i in range(len(inputs))]
+            for name, x in zip(names, inputs):
+                check_feature_map(name, x, self.channels, ndim=self.spatial_dims + 2)
+            check_same_shape(names, inputs)
         descriptors = torch.stack([
             squeeze(adaptive_avg_pool(x, 1))
             for squeeze, x in zip(self.squeeze, inputs)

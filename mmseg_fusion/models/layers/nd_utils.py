@@ -4,12 +4,14 @@ The blocks pick their convolution, pooling and interpolation here, and build the
 norm and activation from mmcv configs (``build_norm_layer``, ``build_activation_layer``)
 with the norm's dimensionality following ``spatial_dims``.
 """
+import inspect
 from typing import Optional, Type
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmseg.registry import MODELS
 
 from ...utils.checks import check_cfg
 from .channels_first_layer_norm import ChannelsFirstLayerNorm
@@ -153,8 +155,27 @@ def check_block_spatial_dims(name: str,
             f'expects spatial_dims={expected}, got spatial_dims={dims!r} from {cfg!r}')
 
 
+def owned_block_cfg(cfg: dict, **injected) -> dict:
+    """Return the config an owner builds a block from: ``cfg`` with ``injected`` (e.g.
+    ``channels``) and, when the block's class takes ``check_inputs``,
+    ``check_inputs=False``, overriding any value in ``cfg``: the owner has checked
+    the tensors it passes, so the block does not check them again.
+
+    Args:
+        cfg (dict): the block config (checked by ``check_block_cfg``): its 'type' is
+            a name registered in mmseg's MODELS or a class.
+        **injected: entries the owner sets, e.g. ``channels=64``.
+    """
+    block_type = cfg['type']
+    block_class = MODELS.get(block_type) if isinstance(block_type, str) else block_type
+    owned = dict(cfg, **injected)
+    if 'check_inputs' in inspect.signature(block_class).parameters:
+        owned['check_inputs'] = False
+    return owned
+
+
 __all__ = [
     'SPATIAL_DIMS', 'adaptive_avg_pool', 'adaptive_max_pool', 'build_act', 'build_norm',
     'check_block_spatial_dims', 'check_spatial_dims', 'conv_nd', 'linear_mode',
-    'norm_cfg_for'
+    'norm_cfg_for', 'owned_block_cfg'
 ]

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_cfg, check_feature_map, check_positive_int
+from ...utils.checks import check_bool, check_cfg, check_feature_map, check_positive_int
 from .nd_utils import build_act, build_norm, check_spatial_dims, conv_nd
 
 
@@ -44,6 +44,10 @@ class OSRAttention(nn.Module):
             Default: ``dict(type='ReLU')``.
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - x: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
@@ -63,8 +67,10 @@ class OSRAttention(nn.Module):
                  sr_ratio: int = 2,
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
-                 spatial_dims: int = 2) -> None:
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         check_positive_int('channels', channels)
         check_positive_int('num_heads', num_heads)
         check_positive_int('sr_ratio', sr_ratio)
@@ -105,9 +111,8 @@ class OSRAttention(nn.Module):
             self.sr = nn.Identity()
         self.local_conv = conv(channels, channels, 3, padding=1, groups=channels)
 
-    def forward(self,
-                x: torch.Tensor,
-                relative_pos_enc: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def _check_inputs(self, x: torch.Tensor,
+                      relative_pos_enc: Optional[torch.Tensor]) -> None:
         check_feature_map('x', x, channels=self.channels, ndim=self.spatial_dims + 2)
         if relative_pos_enc is not None:
             check_feature_map('relative_pos_enc', relative_pos_enc)
@@ -117,6 +122,12 @@ class OSRAttention(nn.Module):
                     'relative_pos_enc must be (N or 1, num_heads or 1, H_b, W_b) with '
                     f'N={x.shape[0]}, num_heads={self.num_heads}, got '
                     f'{tuple(relative_pos_enc.shape)}')
+
+    def forward(self,
+                x: torch.Tensor,
+                relative_pos_enc: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.check_inputs:
+            self._check_inputs(x, relative_pos_enc)
         n, c = x.shape[:2]
         heads, head_channels = self.num_heads, c // self.num_heads
         # (N, heads, tokens, C / heads) with unit stride on the last axis, as the fused

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_feature_map, check_positive_int
+from ...utils.checks import check_bool, check_feature_map, check_positive_int
 from .nd_utils import adaptive_max_pool, build_act, check_spatial_dims, conv_nd
 
 
@@ -35,6 +35,10 @@ class SAFM(nn.Module):
             for none. Default: ``dict(type='GELU')``.
         spatial_dims (int): 2 for (N, C, H, W) inputs, 3 for (N, C, D, H, W) inputs.
             Default: 2.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - x: (N, C, H, W), or (N, C, D, H, W) when ``spatial_dims`` is 3.
@@ -45,8 +49,10 @@ class SAFM(nn.Module):
                  channels: int,
                  num_levels: int = 4,
                  act_cfg: Optional[dict] = dict(type='GELU'),
-                 spatial_dims: int = 2) -> None:
+                 spatial_dims: int = 2,
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.channels = check_positive_int('channels', channels)
         self.num_levels = check_positive_int('num_levels', num_levels)
         if channels % num_levels:
@@ -61,7 +67,8 @@ class SAFM(nn.Module):
         self.act = build_act(act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
+        if self.check_inputs:
+            check_feature_map('x', x, self.channels, ndim=self.spatial_dims + 2)
         spatial = x.shape[2:]
         groups = x.chunk(self.num_levels, dim=1)
         out = [self.mfr[0](groups[0])]

@@ -7,7 +7,7 @@ from mmcv.cnn import (ConvModule, build_activation_layer, build_conv_layer,
                       build_norm_layer)
 from mmseg.registry import MODELS
 
-from ...utils.checks import check_cfg, check_feature_map, check_positive_int
+from ...utils.checks import check_bool, check_cfg, check_feature_map, check_positive_int
 
 
 @MODELS.register_module()
@@ -42,23 +42,27 @@ class SalienceLayer(nn.Module):
             Default: ``dict(type='LeakyReLU', negative_slope=0.2)`` (upstream's).
         mixer_act_cfg (dict): activation inside the mixer. Default:
             ``dict(type='GELU')``.
+        check_inputs (bool): check the input tensors' shapes in forward (default).
+            A component that owns this block and has checked its own inputs builds
+            it with False, so each tensor is checked once, at the boundary the
+            user called. Default: True.
 
     Shape:
         - Input: (N, in_channels, D, H, W), any sizes.
         - Output: (N, C, D, H, W).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        channels: int = 48,
-        mlp_ratio: float = 4,
-        conv_cfg: dict = dict(type='Conv3d'),
-        norm_cfg: Optional[dict] = dict(type='BN3d'),
-        act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.2),
-        mixer_act_cfg: dict = dict(type='GELU')
-    ) -> None:
+    def __init__(self,
+                 in_channels: int,
+                 channels: int = 48,
+                 mlp_ratio: float = 4,
+                 conv_cfg: dict = dict(type='Conv3d'),
+                 norm_cfg: Optional[dict] = dict(type='BN3d'),
+                 act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.2),
+                 mixer_act_cfg: dict = dict(type='GELU'),
+                 check_inputs: bool = True) -> None:
         super().__init__()
+        self.check_inputs = check_bool('check_inputs', check_inputs)
         self.in_channels = check_positive_int('in_channels', in_channels)
         self.channels = check_positive_int('channels', channels)
         if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio,
@@ -91,6 +95,7 @@ class SalienceLayer(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map('x', x, self.in_channels, ndim=5)
+        if self.check_inputs:
+            check_feature_map('x', x, self.in_channels, ndim=5)
         y = self.conv(x)
         return y + self.mixer(self.mixer_norm(y))

@@ -1,4 +1,5 @@
-"""Checks shared by the block tests: their norm layers, and their 3-D forms.
+"""Checks shared by the block tests: their norm layers, their 3-D forms, and which
+input checks run (``count_calls``, ``assert_check_inputs_switch``).
 
 3-D (``spatial_dims=3``): a 3-D block whose weights are lifted from a 2-D block
 (each k x k kernel placed in the centre depth slice of its k x k x k kernel, zeros
@@ -8,6 +9,9 @@ the 2-D output repeated along D. Convolutions, pooling, interpolation, batch
 statistics and attention over repeated keys all keep that identity, so it checks the
 3-D arithmetic against the 2-D block, which the other tests check against the papers.
 """
+import importlib
+
+import pytest
 import torch
 import torch.nn as nn
 
@@ -90,3 +94,59 @@ NORM_CFGS = [
     (dict(type='SyncBN'), nn.SyncBatchNorm),
     (dict(type='GN', num_groups=2), nn.GroupNorm),
 ]
+
+
+def count_calls(monkeypatch, module_name: str, function: str = 'check_feature_map'):
+    """Wrap the check ``function`` that module ``module_name`` calls so each call is
+    recorded; return the list of calls (each the call's arguments), which grows as the
+    module calls it. The wrapper still runs the check."""
+    module = importlib.import_module(module_name)
+    original = getattr(module, function)
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, function, recording)
+    return calls
+
+
+def assert_check_inputs_switch(monkeypatch,
+                               build,
+                               inputs,
+                               bad_inputs,
+                               message: str,
+                               checks=('check_feature_map', )) -> None:
+    """A block built alone checks its inputs; built with ``check_inputs=False`` it
+    checks none and computes the same output.
+
+    Args:
+        build: ``build(**kwargs)`` returns the block, ``kwargs`` being
+            ``check_inputs=...`` or nothing.
+        inputs (Sequence[Tensor]): good positional inputs.
+        bad_inputs (Sequence[Tensor]): inputs the block's check refuses with a
+            ValueError matching ``message``.
+        checks (Sequence[str]): the check functions the block's module calls.
+    """
+    checked = build()
+    module_name = type(checked).__module__
+    calls = {name: count_calls(monkeypatch, module_name, name) for name in checks}
+    assert checked.check_inputs is True
+    with pytest.raises(ValueError, match=message):
+        checked(*bad_inputs)
+    checked.eval()
+    expected = outputs(checked(*inputs))
+    assert all(calls[name] for name in checks), calls
+
+    unchecked = build(check_inputs=False)
+    unchecked.load_state_dict(checked.state_dict(), strict=True)
+    unchecked.eval()
+    for name in checks:
+        calls[name].clear()
+    got = outputs(unchecked(*inputs))
+    assert {name: len(c) for name, c in calls.items()} == {name: 0 for name in checks}
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e)
+    with pytest.raises(ValueError, match='check_inputs must be a bool'):
+        build(check_inputs=1)

@@ -5,6 +5,8 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.layers import DLKBlock  # noqa: F401  (registers it)
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import (assert_check_inputs_switch,
+                                                        count_calls)
 
 
 def build(**kwargs):
@@ -118,3 +120,24 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs(shape):
     with pytest.raises(ValueError, match=r'\(N, C, D, H, W\)'):
         build()(torch.randn(shape))
+
+
+def test_check_inputs_switch(monkeypatch):
+
+    def make(**kwargs):
+        return MODELS.build(dict(type='DLKBlock', channels=8, spatial_dims=2, **kwargs))
+
+    good, bad = torch.randn(1, 8, 6, 5), torch.randn(1, 6, 6, 5)
+    assert_check_inputs_switch(monkeypatch, make, [good], [bad],
+                               'x must have 8 channels')
+
+
+def test_dlk_layer_does_not_check_x_again(monkeypatch):
+    block_calls = count_calls(monkeypatch, 'mmseg_fusion.models.layers.dlk_block')
+    layer_calls = count_calls(monkeypatch, 'mmseg_fusion.models.layers.dlk_layer')
+    block = MODELS.build(dict(type='DLKBlock', channels=8, spatial_dims=2))
+    assert block.dlk.check_inputs is False
+    block(torch.randn(1, 8, 6, 5))
+    assert len(block_calls) == 1 and layer_calls == []
+    with pytest.raises(ValueError, match='x must have 8 channels'):
+        block(torch.randn(1, 6, 6, 5))

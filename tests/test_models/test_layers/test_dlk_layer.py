@@ -5,6 +5,7 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.layers import DLKLayer  # noqa: F401  (registers it)
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import assert_check_inputs_switch
 
 
 def build(channels=8, spatial_dims=3):
@@ -115,3 +116,13 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs(shape):
     with pytest.raises(ValueError, match=r'\(N, C, D, H, W\)'):
         build()(torch.randn(shape))
+
+
+def test_check_inputs_switch(monkeypatch):
+
+    def make(**kwargs):
+        return MODELS.build(dict(type='DLKLayer', channels=8, spatial_dims=2, **kwargs))
+
+    good, bad = torch.randn(1, 8, 6, 5), torch.randn(1, 6, 6, 5)
+    assert_check_inputs_switch(monkeypatch, make, [good], [bad],
+                               'x must have 8 channels')

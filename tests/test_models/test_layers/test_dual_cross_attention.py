@@ -4,9 +4,10 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_norms_are,
-                                                        depth_reach, lift_2d_to_3d,
-                                                        repeat_depth)
+from tests.test_models.test_layers.block_checks import (NORM_CFGS,
+                                                        assert_check_inputs_switch,
+                                                        assert_norms_are, depth_reach,
+                                                        lift_2d_to_3d, repeat_depth)
 
 CHANNELS = (8, 16, 16, 32)
 
@@ -212,3 +213,14 @@ def test_bad_inputs():
         module([torch.randn(8, 16, 16)] + stages(sizes)[1:])
     with pytest.raises(ValueError, match='one batch size'):
         module(stages(sizes)[:3] + stages(sizes[3:], batch=2, channels=(32, )))
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch,
+        lambda **kw: MODELS.build(
+            dict(type='DualCrossAttention', in_channels=(4, 8), patch_size=2, **kw)),
+        [[torch.randn(1, 4, 8, 8), torch.randn(1, 8, 4, 4)]],
+        [[torch.randn(1, 4, 8, 8), torch.randn(1, 6, 4, 4)]],
+        r'inputs\[1\] must have 8 channels',
+        checks=('check_feature_map', 'check_same_batch_size'))

@@ -3,7 +3,8 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d
+from tests.test_models.test_layers.block_checks import (assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch)
 
 
 def build(channels=8, spatial_dims=2):
@@ -94,3 +95,13 @@ def test_bad_inputs(spatial_dims, x_shape, skip_shape):
     block = build(spatial_dims=spatial_dims)
     with pytest.raises(ValueError):
         block(torch.randn(x_shape), torch.randn(skip_shape))
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch,
+        lambda **kw: MODELS.build(dict(type='DynamicFeatureFusion', channels=4, **kw)),
+        [torch.randn(1, 4, 6, 5), torch.randn(1, 4, 6, 5)],
+        [torch.randn(1, 4, 6, 5), torch.randn(1, 4, 6, 4)],
+        'same shape',
+        checks=('check_feature_map', 'check_same_shape'))

@@ -3,7 +3,9 @@ import torch
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d, depth_reach
+from tests.test_models.test_layers.block_checks import (assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch,
+                                                        depth_reach)
 
 
 def build(channels=8, **kwargs):
@@ -106,3 +108,13 @@ def test_wrong_input_channels():
 def test_mismatched_sizes():
     with pytest.raises(ValueError, match='same shape'):
         build()(torch.randn(1, 8, 9, 9), torch.randn(1, 8, 9, 10))
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch,
+        lambda **kw: MODELS.build(dict(type='GatedFusion', channels=4, **kw)),
+        [torch.randn(1, 4, 6, 5), torch.randn(1, 4, 6, 5)],
+        [torch.randn(1, 4, 6, 5), torch.randn(1, 3, 6, 5)],
+        'x2 must have 4 channels',
+        checks=('check_feature_map', 'check_same_shape'))

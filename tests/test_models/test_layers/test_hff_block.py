@@ -5,6 +5,7 @@ from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
 from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch,
                                                         assert_norms_are, depth_reach)
 
 
@@ -238,3 +239,17 @@ def test_bad_inputs(previous_channels, shapes):
     block = build(previous_channels=previous_channels)
     with pytest.raises(ValueError):
         block(*[torch.randn(s) for s in shapes])
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch, build,
+        [torch.randn(1, 8, 6, 5), torch.randn(1, 12, 6, 5)],
+        [torch.randn(1, 8, 6, 5), torch.randn(1, 12, 6, 4)], 'global_feat must be')
+
+
+def test_previous_given_iff_built_with_it_is_checked_always():
+    block = build(check_inputs=False)
+    with pytest.raises(ValueError, match='previous must be given if and only if'):
+        local, global_ = torch.randn(1, 8, 6, 5), torch.randn(1, 12, 6, 5)
+        block(local, global_, torch.randn(1, 8, 6, 5))

@@ -4,7 +4,9 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d, depth_reach
+from tests.test_models.test_layers.block_checks import (assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch,
+                                                        depth_reach)
 
 
 def build(channels=16, reduction=4, kernel_size=7, grid_size=7, **kwargs):
@@ -163,3 +165,11 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs(shape):
     with pytest.raises(ValueError):
         build()(torch.randn(shape))
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch, lambda **kw: MODELS.build(
+            dict(type='JointChannelSpatialAttention', channels=16, reduction=4, **kw)),
+        [torch.randn(1, 16, 7, 6)], [torch.randn(1, 8, 7, 6)],
+        'x must have 16 channels')

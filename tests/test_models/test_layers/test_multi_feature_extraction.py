@@ -4,7 +4,9 @@ from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
 from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
-                                                        assert_norms_are, depth_reach)
+                                                        assert_check_inputs_switch,
+                                                        assert_norms_are, count_calls,
+                                                        depth_reach)
 
 
 def build(channels=8, **kwargs):
@@ -115,3 +117,28 @@ def test_wrong_input_channels():
 def test_wrong_rank():
     with pytest.raises(ValueError, match=r'\(N, C, H, W\)'):
         build()(torch.randn(8, 9, 9))
+
+
+def test_check_inputs_switch(monkeypatch):
+
+    def make(**kwargs):
+        return MODELS.build(dict(type='MultiFeatureExtraction', channels=8, **kwargs))
+
+    good, bad = torch.randn(1, 8, 9, 7), torch.randn(1, 4, 9, 7)
+    assert_check_inputs_switch(monkeypatch, make, [good], [bad],
+                               'x must have 8 channels')
+
+
+def test_fusion_does_not_check_the_branches_again(monkeypatch):
+    msf = 'mmseg_fusion.models.layers.multi_scale_selective_fusion'
+    fusion_calls = (
+        count_calls(monkeypatch, msf) +
+        count_calls(monkeypatch, msf, 'check_same_shape'))
+    mfe_calls = count_calls(monkeypatch,
+                            'mmseg_fusion.models.layers.multi_feature_extraction')
+    module = MODELS.build(dict(type='MultiFeatureExtraction', channels=8))
+    assert module.fusion.check_inputs is False
+    module(torch.randn(1, 8, 9, 7))
+    assert len(mfe_calls) == 1 and fusion_calls == []
+    with pytest.raises(ValueError, match='x must have 8 channels'):
+        module(torch.randn(1, 4, 9, 7))

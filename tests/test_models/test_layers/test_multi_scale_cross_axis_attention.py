@@ -4,6 +4,7 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.layers import ChannelsFirstLayerNorm
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import assert_check_inputs_switch
 
 
 def build(channels=8, **kwargs):
@@ -141,3 +142,15 @@ def test_merged_strip_conv_equals_the_separate_convolutions(size, dim):
     expected = sum(conv(x) for conv in convs)
     got = _strip_conv(x, *_merged_strip_kernel(convs), dim=dim)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch, lambda **kw: MODELS.build(
+            dict(
+                type='MultiScaleCrossAxisAttention',
+                channels=8,
+                num_heads=2,
+                kernel_sizes=(3, 5),
+                **kw)), [torch.randn(1, 8, 6, 5)], [torch.randn(1, 4, 6, 5)],
+        'x must have 8 channels')

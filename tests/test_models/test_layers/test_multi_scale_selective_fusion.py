@@ -5,6 +5,7 @@ from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
 from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch,
                                                         assert_norms_are)
 
 
@@ -158,3 +159,21 @@ def test_mismatched_sizes():
     inputs = [torch.randn(1, 8, 9, 9), torch.randn(1, 8, 9, 11)]
     with pytest.raises(ValueError, match='same shape'):
         build(num_inputs=2)(*inputs)
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch,
+        lambda **kw: MODELS.build(
+            dict(type='MultiScaleSelectiveFusion', channels=4, num_inputs=2, **kw)),
+        [torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)],
+        [torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 4)],
+        'same shape',
+        checks=('check_feature_map', 'check_same_shape'))
+
+
+def test_number_of_inputs_is_checked_always():
+    module = MODELS.build(
+        dict(type='MultiScaleSelectiveFusion', channels=4, check_inputs=False))
+    with pytest.raises(ValueError, match='expected 4 inputs'):
+        module(torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5))

@@ -7,7 +7,7 @@ from mmseg_fusion.models.layers.nd_utils import (adaptive_avg_pool, adaptive_max
                                                  build_act, build_norm,
                                                  check_block_spatial_dims,
                                                  check_spatial_dims, conv_nd,
-                                                 linear_mode)
+                                                 linear_mode, owned_block_cfg)
 
 
 @pytest.mark.parametrize('spatial_dims, conv, mode', [(2, nn.Conv2d, 'bilinear'),
@@ -101,3 +101,16 @@ def test_check_block_spatial_dims():
         check_block_spatial_dims('skip', dict(type='X'), 'Head', block=_Volumetric())
     check_block_spatial_dims(
         'skip', dict(type='X'), 'Head', expected=3, block=_Volumetric())
+
+
+def test_owned_block_cfg_turns_off_the_block_input_checks():
+    cfg = dict(type='GatedFusion', check_inputs=True)
+    assert owned_block_cfg(
+        cfg, channels=4) == dict(
+            type='GatedFusion', channels=4, check_inputs=False)
+    assert cfg == dict(type='GatedFusion', check_inputs=True)
+    # A class as the type, and a block without the argument (left as given).
+    assert owned_block_cfg(
+        dict(type=ChannelsFirstLayerNorm), channels=4) == dict(
+            type=ChannelsFirstLayerNorm, channels=4)
+    assert owned_block_cfg(dict(type='SAFM'))['check_inputs'] is False

@@ -4,6 +4,7 @@ from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
 from tests.test_models.test_layers.block_checks import (NORM_CFGS, assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch,
                                                         assert_norms_are, depth_reach)
 
 
@@ -184,3 +185,11 @@ def test_bad_inputs():
         module(torch.randn(1, 16, 7, 7), torch.randn(4, 49, 16))
     with pytest.raises(ValueError, match='relative_pos_enc must be'):
         module(torch.randn(1, 16, 7, 7), torch.randn(1, 3, 49, 16))
+
+
+def test_check_inputs_switch(monkeypatch):
+    assert_check_inputs_switch(
+        monkeypatch, lambda **kw: MODELS.build(
+            dict(type='OSRAttention', channels=16, num_heads=4, **kw)),
+        [torch.randn(1, 16, 8, 7)], [torch.randn(1, 8, 8, 7)],
+        'x must have 16 channels')

@@ -4,7 +4,9 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from tests.helpers import assert_every_parameter_gets_grad
-from tests.test_models.test_layers.block_checks import assert_3d_repeats_2d, depth_reach
+from tests.test_models.test_layers.block_checks import (assert_3d_repeats_2d,
+                                                        assert_check_inputs_switch,
+                                                        depth_reach)
 
 
 def build(channels=16, num_levels=4, **kwargs):
@@ -124,3 +126,13 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs(shape):
     with pytest.raises(ValueError):
         build()(torch.randn(shape))
+
+
+def test_check_inputs_switch(monkeypatch):
+
+    def make(**kwargs):
+        return MODELS.build(dict(type='SAFM', channels=16, **kwargs))
+
+    good, bad = torch.randn(1, 16, 8, 6), torch.randn(1, 8, 8, 6)
+    assert_check_inputs_switch(monkeypatch, make, [good], [bad],
+                               'x must have 16 channels')

@@ -6,6 +6,7 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.layers import SalienceLayer
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import assert_check_inputs_switch
 
 
 def build(**kwargs):
@@ -77,3 +78,14 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs(shape):
     with pytest.raises(ValueError, match=r'\(N, C, D, H, W\)'):
         build()(torch.randn(shape))
+
+
+def test_check_inputs_switch(monkeypatch):
+
+    def make(**kwargs):
+        return MODELS.build(
+            dict(type='SalienceLayer', in_channels=2, channels=4, **kwargs))
+
+    good, bad = torch.randn(1, 2, 4, 5, 3), torch.randn(1, 3, 4, 5, 3)
+    assert_check_inputs_switch(monkeypatch, make, [good], [bad],
+                               'x must have 2 channels')
