@@ -27,6 +27,8 @@ class DNetEncoder(BaseModule):
     then applies a channels-first LayerNorm and ``depths[i]`` ``DLKBlock``s. The
     ``SalienceLayer`` runs on the full-resolution input and feeds the decoder's last
     skip. Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks.
+    The encoder checks its input once; its blocks are built with
+    ``check_inputs=False``.
 
     Differences from upstream, all in the blocks (see their docstrings): each
     ``DLKBlock`` has separate norms and layer scales for its two halves (upstream shares
@@ -91,7 +93,8 @@ class DNetEncoder(BaseModule):
         self.out_channels = (salience_channels, *widths)
         self.size_divisor = 2**len(widths)
 
-        self.salience = SalienceLayer(in_channels, salience_channels)
+        self.salience = SalienceLayer(
+            in_channels, salience_channels, check_inputs=False)
         self.downsamples = nn.ModuleList(
             [nn.Conv3d(in_channels, widths[0], stem_kernel, 2, stem_kernel // 2)])
         self.downsamples.extend(
@@ -102,8 +105,10 @@ class DNetEncoder(BaseModule):
         for width, depth in zip(widths, depths):
             blocks = [
                 DLKBlock(
-                    width, drop_path=next(rates), layer_scale_init=layer_scale_init)
-                for _ in range(depth)
+                    width,
+                    drop_path=next(rates),
+                    layer_scale_init=layer_scale_init,
+                    check_inputs=False) for _ in range(depth)
             ]
             self.stages.append(nn.Sequential(*blocks))
 

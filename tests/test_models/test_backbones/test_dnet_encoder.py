@@ -5,6 +5,7 @@ from mmseg.registry import MODELS
 from mmseg_fusion.models.backbones import DNetEncoder
 from mmseg_fusion.models.layers import DLKBlock
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 SMALL = dict(widths=(8, 16, 32, 64, 128), depths=(1, 1, 1, 1, 1), salience_channels=8)
 
@@ -93,3 +94,15 @@ def test_bad_constructor_arguments(kwargs, match):
 def test_bad_inputs(shape, match):
     with pytest.raises(ValueError, match=match):
         build()(torch.randn(shape))
+
+
+def test_blocks_do_not_check_the_input_again(monkeypatch):
+    calls = {
+        name: count_calls(monkeypatch, f'mmseg_fusion.models.layers.{name}')
+        for name in ('salience_layer', 'dlk_block', 'dlk_layer')
+    }
+    encoder = build(widths=(4, 8), depths=(1, 1), salience_channels=4)
+    encoder(torch.randn(1, 1, 4, 4, 4))
+    assert calls == {name: [] for name in calls}
+    with pytest.raises(ValueError, match='x must have in_channels=1 channels'):
+        encoder(torch.randn(1, 2, 4, 4, 4))
