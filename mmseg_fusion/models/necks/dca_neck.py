@@ -5,7 +5,8 @@ import torch
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ...utils import check_feature_map, check_positive_ints, check_stage_indices
+from ...utils import (check_feature_map, check_positive_ints, check_same_batch_size,
+                      check_stage_indices)
 from ..layers.dual_cross_attention import DualCrossAttention
 
 
@@ -19,7 +20,8 @@ class DCANeck(BaseModule):
     this neck does that between any backbone that returns a tuple of stages and any
     decode head, so a U-Net and a U-Net + DCA differ by one ``neck=`` entry. The
     selected stages are refined jointly (each attends to all selected stages), the
-    others are returned unchanged.
+    others are returned unchanged. The neck checks its inputs once; its DCA is built
+    with ``check_inputs=False``.
 
     Args:
         in_channels (Sequence[int]): channels of every backbone stage.
@@ -77,7 +79,8 @@ class DCANeck(BaseModule):
             channel_attention=channel_attention,
             spatial_attention=spatial_attention,
             norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+            act_cfg=act_cfg,
+            check_inputs=False)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         if isinstance(inputs, torch.Tensor) or len(inputs) != len(self.in_channels):
@@ -88,6 +91,8 @@ class DCANeck(BaseModule):
                              f'stages with channels {self.in_channels}, got {got}')
         for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
             check_feature_map(f'inputs[{i}]', x, c)
+        check_same_batch_size([f'inputs[{i}]' for i in self.in_index],
+                              [inputs[i] for i in self.in_index])
         refined = self.dca([inputs[i] for i in self.in_index])
         outs = list(inputs)
         for i, x in zip(self.in_index, refined):

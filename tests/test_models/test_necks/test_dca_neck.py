@@ -4,6 +4,7 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.necks.dca_neck import DCANeck
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 CHANNELS = (4, 8, 8, 16, 16)
 # Odd and non-square stage sizes, as a 37 x 50 image gives through 2x2 max pooling.
@@ -148,3 +149,23 @@ def test_paper_unet_with_dca_at_224_keeps_the_stage_shapes():
         outs = neck(feats)
     assert [tuple(o.shape[2:]) for o in outs] == [(224, 224), (112, 112), (56, 56),
                                                   (28, 28), (14, 14)]
+
+
+def test_dca_does_not_check_the_stages_again(monkeypatch):
+    dca = 'mmseg_fusion.models.layers.dual_cross_attention'
+    dca_calls = (
+        count_calls(monkeypatch, dca) +
+        count_calls(monkeypatch, dca, 'check_same_batch_size'))
+    neck_calls = count_calls(monkeypatch, 'mmseg_fusion.models.necks.dca_neck')
+    neck = build_neck()
+    assert neck.dca.check_inputs is False
+    neck(stages())
+    assert len(neck_calls) == len(CHANNELS) and dca_calls == []
+    wrong = list(stages())
+    wrong[2] = torch.randn(2, 5, 9, 12)
+    with pytest.raises(ValueError, match=r'inputs\[2\] must have 8 channels'):
+        neck(wrong)
+    wrong = list(stages())
+    wrong[1] = torch.randn(1, 8, 18, 25)
+    with pytest.raises(ValueError, match=r'one batch size, got inputs\[0\]'):
+        neck(wrong)
