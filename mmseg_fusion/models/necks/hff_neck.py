@@ -24,6 +24,7 @@ class HFFNeck(BaseModule):
     size) as ``previous``, as HiFuse chains its blocks. Stage 0 has no previous input.
     As HiFuse (``ch_int = ch_out``), each block's fused projection has the stage's
     ``out_channels``; a block with a previous input adds it, which needs that too.
+    The neck checks its inputs once; its blocks are built with ``check_inputs=False``.
 
     Input format: the output of ``DualBranchBackbone``, a flat tuple of 2N tensors,
     the N CNN stages then the N transformer stages.
@@ -94,7 +95,8 @@ class HFFNeck(BaseModule):
                 previous_channels=out_channels[i - 1] if i > 0 else None,
                 norm_cfg=norm_cfg,
                 act_cfg=act_cfg,
-                conv_act_cfg=conv_act_cfg) for i in range(num_stages))
+                conv_act_cfg=conv_act_cfg,
+                check_inputs=False) for i in range(num_stages))
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         num_stages = len(self.blocks)
@@ -106,10 +108,25 @@ class HFFNeck(BaseModule):
                 f'inputs must be the {num_stages} CNN stages then the {num_stages} '
                 f'transformer stages ({2 * num_stages} tensors), got {got}')
         for i in range(num_stages):
-            check_feature_map(f'inputs[{i}] (cnn stage {i})', inputs[i],
-                              self.local_channels[i])
-            check_feature_map(f'inputs[{num_stages + i}] (transformer stage {i})',
-                              inputs[num_stages + i], self.global_channels[i])
+            local_name = f'inputs[{i}] (cnn stage {i})'
+            global_name = f'inputs[{num_stages + i}] (transformer stage {i})'
+            local, global_ = inputs[i], inputs[num_stages + i]
+            check_feature_map(local_name, local, self.local_channels[i])
+            check_feature_map(global_name, global_, self.global_channels[i])
+            local_shape = tuple(int(d) for d in local.shape)
+            global_shape = tuple(int(d) for d in global_.shape)
+            if global_shape[:1] + global_shape[2:] != local_shape[:1] + local_shape[2:]:
+                raise ValueError(f'{global_name} must have the batch size and spatial '
+                                 f'size of {local_name} {local_shape}, got '
+                                 f'{global_shape}')
+            if i > 0:
+                upper = tuple(int(d) for d in inputs[i - 1].shape)
+                if local_shape[0] != upper[0] or any(
+                        s > u for s, u in zip(local_shape[2:], upper[2:])):
+                    raise ValueError(
+                        f'{local_name} must have the batch size of inputs[{i - 1}] '
+                        f'{upper} and no larger spatial size (stage {i - 1} is '
+                        f'pooled to it), got {local_shape}')
         outs = []
         previous = None
         for i, block in enumerate(self.blocks):

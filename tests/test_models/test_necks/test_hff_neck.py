@@ -4,6 +4,7 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.necks.hff_neck import HFFNeck
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 LOCAL = (4, 8, 8, 16)
 GLOBAL = (8, 8, 12, 16)
@@ -113,7 +114,20 @@ def test_bad_inputs():
         neck(wrong)
     wrong = list(pyramid())
     wrong[2] = torch.randn(2, 8, 10, 12)
-    with pytest.raises(ValueError, match='global_feat'):
+    with pytest.raises(
+            ValueError,
+            match=r'transformer stage 2\) must have the batch size and spatial size '
+            r'of inputs\[2\]'):
+        neck(wrong)
+    wrong = list(pyramid())
+    wrong[1], wrong[5] = torch.randn(2, 8, 34, 24), torch.randn(2, 8, 34, 24)
+    with pytest.raises(
+            ValueError, match=r'inputs\[1\] \(cnn stage 1\) must .* no larger'):
+        neck(wrong)
+    wrong = list(pyramid(batch=1))
+    wrong[1], wrong[5] = torch.randn(2, 8, 17, 24), torch.randn(2, 8, 17, 24)
+    with pytest.raises(
+            ValueError, match=r'inputs\[1\] \(cnn stage 1\) must have the batch'):
         neck(wrong)
 
 
@@ -156,3 +170,16 @@ def test_fused_pyramid_feeds_mmseg_decode_heads(head):
     x = torch.randn(2, 3, 45, 38)
     logits = model.encode_decode(x, [dict(img_shape=(45, 38))] * 2)
     assert logits.shape == (2, 3, 45, 38)
+
+
+def test_blocks_do_not_check_the_stages_again(monkeypatch):
+    block_calls = count_calls(monkeypatch, 'mmseg_fusion.models.layers.hff_block')
+    neck_calls = count_calls(monkeypatch, 'mmseg_fusion.models.necks.hff_neck')
+    neck = build_neck()
+    assert not any(block.check_inputs for block in neck.blocks)
+    neck(pyramid())
+    assert len(neck_calls) == 2 * len(LOCAL) and block_calls == []
+    wrong = list(pyramid())
+    wrong[4 + 2] = torch.randn(2, 5, 9, 12)
+    with pytest.raises(ValueError, match='transformer stage 2'):
+        neck(wrong)
