@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 
 from ...utils import (check_block_cfg, check_bool, check_feature_map,
                       check_positive_ints, check_same_shape, check_stage_indices)
-from ..layers.nd_utils import check_block_spatial_dims
+from ..layers.nd_utils import check_block_spatial_dims, owned_block_cfg
 
 
 @MODELS.register_module()
@@ -23,7 +23,9 @@ class StageRefineNeck(BaseModule):
     list) of same-shaped tensors, such as ``JointChannelSpatialAttention``'s
     ``(channel_out, spatial_out)``, contributes their sum. Every block output must have
     its input's shape. The neck is 2-D: a block config with ``spatial_dims`` other
-    than 2 is refused when the neck is built.
+    than 2 is refused when the neck is built. The neck checks its inputs once and
+    builds a block that takes ``check_inputs`` with ``check_inputs=False`` (overriding
+    any value in ``block_cfg``).
 
     Args:
         in_channels (Sequence[int]): channels of each backbone stage.
@@ -60,7 +62,7 @@ class StageRefineNeck(BaseModule):
         self.residual = residual
         self.blocks = nn.ModuleDict({
             str(i):
-            MODELS.build(dict(block_cfg, channels=in_channels[i]))
+            MODELS.build(owned_block_cfg(block_cfg, channels=in_channels[i]))
             for i in self.stages
         })
         for block in self.blocks.values():

@@ -5,6 +5,7 @@ from mmseg.registry import MODELS
 
 from mmseg_fusion.models.necks.stage_refine_neck import StageRefineNeck
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 IN_CHANNELS = (8, 16, 32)
 SINGLE_INPUT_BLOCKS = [
@@ -176,3 +177,18 @@ def test_invalid_inputs():
     shrinking = build_neck(block_cfg=dict(type='StageRefineNeckTestShrink'))
     with pytest.raises(ValueError, match='same shape'):
         shrinking(stages)
+
+
+@pytest.mark.parametrize('block_cfg', SINGLE_INPUT_BLOCKS)
+def test_blocks_do_not_check_the_stages_again(monkeypatch, block_cfg):
+    neck = build_neck(block_cfg=dict(block_cfg, check_inputs=True))
+    assert not any(block.check_inputs for block in neck.blocks.values())
+    module = type(neck.blocks['0']).__module__
+    block_calls = count_calls(monkeypatch, module)
+    neck_calls = count_calls(monkeypatch, 'mmseg_fusion.models.necks.stage_refine_neck')
+    neck(encoder_stages(1, (16, 12)))
+    assert len(neck_calls) == len(IN_CHANNELS) and block_calls == []
+    stages = list(encoder_stages(1, (16, 12)))
+    stages[1] = torch.randn(1, 8, 8, 6)
+    with pytest.raises(ValueError, match=r'inputs\[1\] must have 16 channels'):
+        neck(stages)
