@@ -9,8 +9,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
 from ...utils import (check_block_cfg, check_choice, check_positive_int,
-                      check_positive_ints, check_stage_inputs)
-from ..layers.nd_utils import check_block_spatial_dims
+                      check_positive_ints, check_same_batch_size, check_stage_inputs)
+from ..layers.nd_utils import check_block_spatial_dims, owned_block_cfg
 
 
 @MODELS.register_module()
@@ -31,7 +31,9 @@ class UNetHead(BaseDecodeHead):
     per step with ``channels`` set to the skip's channels, called as
     ``block(decoder_feature, skip)`` on two maps of equal shape; it must return one map
     of that shape. The head is 2-D: a block config with ``spatial_dims`` other than 2
-    is refused when the head is built.
+    is refused when the head is built. The head checks its inputs once and builds a
+    block that takes ``check_inputs`` with ``check_inputs=False`` (overriding any
+    value in ``skip_fusion``).
 
     Args:
         in_channels (Sequence[int]): channels of the selected encoder stages, shallowest
@@ -94,7 +96,8 @@ class UNetHead(BaseDecodeHead):
             if skip_fusion is None:
                 fused_channels = 2 * skip_channels
             else:
-                fusion = MODELS.build(dict(skip_fusion, channels=skip_channels))
+                fusion = MODELS.build(
+                    owned_block_cfg(skip_fusion, channels=skip_channels))
                 check_block_spatial_dims(
                     'skip_fusion', skip_fusion, owner='UNetHead', block=fusion)
                 self.fusions.append(fusion)
@@ -118,6 +121,8 @@ class UNetHead(BaseDecodeHead):
 
     def forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         check_stage_inputs(inputs, self.in_index, self.in_channels)
+        check_same_batch_size([f'inputs[{i}]' for i in self.in_index],
+                              [inputs[i] for i in self.in_index])
         feats = self._transform_inputs(inputs)
         x = feats[-1]
         for step, skip in enumerate(reversed(feats[:-1])):

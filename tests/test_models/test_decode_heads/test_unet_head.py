@@ -9,6 +9,7 @@ from mmseg.structures import SegDataSample
 
 from mmseg_fusion.models.decode_heads.unet_head import UNetHead
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 PAIRWISE_BLOCKS = [
     dict(type='GatedFusion'),
@@ -248,3 +249,24 @@ def test_encoder_decoder_loss_and_predict(binary, skip_fusion, downsample):
         assert result.seg_logits.data.shape == (1 if binary else 3, 33, 47)
         assert set(result.pred_sem_seg.data.unique().tolist()) <= set(
             range(num_classes))
+
+
+@pytest.mark.parametrize('skip_fusion', PAIRWISE_BLOCKS)
+def test_fusions_do_not_check_the_stages_again(monkeypatch, skip_fusion):
+    head = build_head(skip_fusion=dict(skip_fusion, check_inputs=True))
+    assert not any(fusion.check_inputs for fusion in head.fusions)
+    module = type(head.fusions[0]).__module__
+    fusion_calls = (
+        count_calls(monkeypatch, module) +
+        count_calls(monkeypatch, module, 'check_same_shape'))
+    head_calls = count_calls(monkeypatch, 'mmseg_fusion.utils.checks')
+    head(stage_features(1, (16, 12), (4, 8, 16)))
+    assert len(head_calls) == 3 and fusion_calls == []
+    feats = stage_features(1, (16, 12), (4, 8, 16))
+    feats[1] = torch.randn(1, 5, 8, 6)
+    with pytest.raises(ValueError, match=r'inputs\[1\] must have 8 channels'):
+        head(feats)
+    feats = stage_features(1, (16, 12), (4, 8, 16))
+    feats[1] = torch.randn(2, 8, 8, 6)
+    with pytest.raises(ValueError, match=r'one batch size, got inputs\[0\]'):
+        head(feats)
