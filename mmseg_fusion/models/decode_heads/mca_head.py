@@ -26,7 +26,8 @@ class MCAHead(BaseDecodeHead):
     :class:`MultiScaleCrossAxisAttention` and are concatenated with stage 1. Two 3x3
     depthwise-separable convolutions (``DepthwiseSeparableConvModule``) map that to
     the stage-4 width, a 1x1 ``ConvModule`` aligns it to the stage-1 width, and
-    ``cls_seg`` predicts.
+    ``cls_seg`` predicts. The head checks its inputs once; its MCA is built with
+    ``check_inputs=False``.
     ``loss``/``predict`` of ``BaseDecodeHead`` resize the logits to the label size.
 
     ``channels``, the width ``cls_seg`` takes, is therefore the stage-1 width
@@ -100,7 +101,7 @@ class MCAHead(BaseDecodeHead):
         c1, c2, c3, c4 = in_channels
         self.squeeze = self._conv_module(c2 + c3 + c4, c2)
         self.mca = MultiScaleCrossAxisAttention(
-            c2, num_heads=num_heads, kernel_sizes=kernel_sizes)
+            c2, num_heads=num_heads, kernel_sizes=kernel_sizes, check_inputs=False)
         self.bottleneck = nn.Sequential(
             self._separable_conv(c2 + c1, c4), self._separable_conv(c4, c4))
         self.align = self._conv_module(c4, c1)

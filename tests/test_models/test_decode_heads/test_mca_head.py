@@ -8,6 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 IN_CHANNELS = (8, 16, 24, 32)
 BINARY = dict(
@@ -138,5 +139,19 @@ def test_forward_errors():
     with pytest.raises(ValueError, match='inputs must hold at least 4 stages'):
         head(feats[:3])
     feats[2] = torch.randn(2, 20, 4, 4)
+    with pytest.raises(ValueError, match=r'inputs\[2\] must have 24 channels'):
+        head(feats)
+
+
+def test_mca_does_not_check_its_input_again(monkeypatch):
+    mca_calls = count_calls(
+        monkeypatch, 'mmseg_fusion.models.layers.multi_scale_cross_axis_attention')
+    head_calls = count_calls(monkeypatch, 'mmseg_fusion.utils.checks')
+    head = build_head()
+    assert head.mca.check_inputs is False
+    head(encoder_features(32, 32, batch=1))
+    assert len(head_calls) == 4 and mca_calls == []
+    feats = encoder_features(32, 32, batch=1)
+    feats[2] = torch.randn(1, 8, 2, 2)
     with pytest.raises(ValueError, match=r'inputs\[2\] must have 24 channels'):
         head(feats)
