@@ -7,7 +7,8 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmseg.registry import MODELS
 
-from ...utils import check_choice, check_positive_ints, check_rate
+from ...utils import (check_choice, check_positive_ints, check_rate,
+                      check_same_batch_size)
 from ..layers import ChannelsFirstLayerNorm, DLKBlock, DynamicFeatureFusion
 from .volume_decode_head import VolumeDecodeHead
 
@@ -49,7 +50,8 @@ class DFF3DHead(VolumeDecodeHead):
     With D-Net's five stages the outputs are at [1, 1/2, 1/4, 1/8, 1/16] (highest
     resolution first; nnU-Net weights [8, 4, 2, 1, 0] / 15). ``skip_fusion='concat'``
     replaces every DFF by concatenation and a 1x1x1 convolution (2C -> C), the
-    ablation that measures what DFF adds.
+    ablation that measures what DFF adds. The head checks its inputs once; its DFF and
+    DLK blocks are built with ``check_inputs=False``.
 
     Differences from the upstream code (sotiraslab/DLK ``networks/DNet_blocks.py``),
     following the paper's figure and plain arguments: the DLK blocks come from
@@ -142,7 +144,8 @@ class DFF3DHead(VolumeDecodeHead):
                         width,
                         mlp_ratio=mlp_ratio,
                         drop_path=rates[block_index + j],
-                        layer_scale_init=layer_scale_init) for j in range(depth)
+                        layer_scale_init=layer_scale_init,
+                        check_inputs=False) for j in range(depth)
                 ]))
             block_index += depth
             if self.deep_supervision:
@@ -165,12 +168,13 @@ class DFF3DHead(VolumeDecodeHead):
 
     def _fusion(self, channels: int) -> nn.Module:
         if self.skip_fusion == 'dff':
-            return DynamicFeatureFusion(channels, spatial_dims=3)
+            return DynamicFeatureFusion(channels, spatial_dims=3, check_inputs=False)
         return _ConcatReduction(channels)
 
     def _decode(self, inputs: Sequence[torch.Tensor],
                 with_aux: bool) -> List[torch.Tensor]:
         self._check_halving(inputs)
+        check_same_batch_size([f'inputs[{i}]' for i in range(len(inputs))], inputs)
         x = inputs[-1]
         aux = []
         for step in range(len(self.depths)):

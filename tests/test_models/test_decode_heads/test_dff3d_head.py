@@ -6,6 +6,7 @@ from mmseg_fusion.models.decode_heads import DFF3DHead
 from mmseg_fusion.models.layers import DynamicFeatureFusion
 from mmseg_fusion.structures import VolumeData, VolumeSegDataSample
 from tests.helpers import assert_every_parameter_gets_grad
+from tests.test_models.test_layers.block_checks import count_calls
 
 # salience, then five stages at 1/2 .. 1/32, as DNetEncoder returns them (small widths)
 SMALL = (4, 4, 8, 8, 8, 8)
@@ -185,3 +186,23 @@ def test_invalid_inputs():
     odd[0] = torch.randn(1, 4, 32, 32, 30)
     with pytest.raises(ValueError, match=r'inputs\[1\] must have half .*size_divisor'):
         head(odd)
+
+
+def test_blocks_do_not_check_the_features_again(monkeypatch):
+    calls = {
+        name: count_calls(monkeypatch, f'mmseg_fusion.models.layers.{name}')
+        for name in ('dynamic_feature_fusion', 'dlk_block', 'dlk_layer')
+    }
+    head_calls = count_calls(monkeypatch,
+                             'mmseg_fusion.models.decode_heads.volume_decode_head')
+    head = build(**SHALLOW)
+    head(features(SHALLOW['in_channels'], size=16, batch=1))
+    assert len(head_calls) == 5 and calls == {name: [] for name in calls}
+    feats = features(SHALLOW['in_channels'], size=16, batch=1)
+    feats[2] = torch.randn(1, 5, 4, 4, 4)
+    with pytest.raises(ValueError, match=r'inputs\[2\] must have 8 channels'):
+        head(feats)
+    feats = features(SHALLOW['in_channels'], size=16, batch=1)
+    feats[2] = torch.randn(2, 8, 4, 4, 4)
+    with pytest.raises(ValueError, match=r'one batch size, got inputs\[0\]'):
+        head(feats)
