@@ -118,3 +118,45 @@ def test_check_inputs_switch(monkeypatch):
         [torch.randn(1, 4, 6, 5), torch.randn(1, 3, 6, 5)],
         'x2 must have 4 channels',
         checks=('check_feature_map', 'check_same_shape'))
+
+
+def gated_fusion_by_hand(module, x1, x2):
+    """z = sigmoid(W1 x1 + b1 + W2 x2 + b2), z * x1 + (1 - z) * x2, by einsum."""
+    w1 = module.gate_x1.weight.flatten(1)
+    w2 = module.gate_x2.weight.flatten(1)
+    logits = (
+        torch.einsum('oc,nc...->no...', w1, x1) +
+        torch.einsum('oc,nc...->no...', w2, x2))
+    bias_shape = (1, -1) + (1, ) * (x1.dim() - 2)
+    bias = (module.gate_x1.bias + module.gate_x2.bias).view(bias_shape)
+    z = torch.sigmoid(logits + bias)
+    return z * x1 + (1 - z) * x2
+
+
+@pytest.mark.parametrize('spatial_dims,shape', [(2, (2, 8, 9, 7)),
+                                                (3, (2, 8, 4, 5, 6))])
+def test_output_and_input_gradients_equal_the_formula(spatial_dims, shape):
+    module = build(spatial_dims=spatial_dims)
+    x1 = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    x2 = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    module.double()
+    out = module(x1, x2)
+    expected = gated_fusion_by_hand(module, x1, x2)
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn(shape, dtype=torch.float64)
+    got = torch.autograd.grad(out, (x1, x2), grad)
+    want = torch.autograd.grad(expected, (x1, x2), grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_autocast_gate_mixes_float32_inputs_in_float32():
+    # Under autocast the gate z comes out of the convolutions in bfloat16 while the
+    # inputs stay float32: the mix is done in the promoted dtype, as z * x1 would be.
+    module = build()
+    x1, x2 = torch.randn(1, 8, 6, 6), torch.randn(1, 8, 6, 6)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = module(x1, x2)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(
+        out, gated_fusion_by_hand(module, x1, x2), atol=2e-2, rtol=2e-2)
