@@ -56,3 +56,23 @@ def test_benchmark_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args(['--volume', '/no/such/ct.nii.gz'])
     assert 'no such file' in capsys.readouterr().err
+
+
+def test_full_dnet_is_the_configs_network():
+    # --model dnet-full builds the configs' D-Net: the same parameters as
+    # configs/_base_/models/dnet.py less its deep-supervision outputs (1x1x1
+    # convolutions at the four coarser decoder levels, unused at inference)
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+
+    benchmark = load_script(SCRIPT)
+    model = benchmark.build_model('dnet-full', (96, 96, 96), 0.5, 4)
+    cfg = Config.fromfile('configs/_base_/models/dnet.py')
+    reference = MODELS.build(cfg.model)
+    widths = cfg.model.backbone.widths
+    supervision = sum((c + 1) * cfg.num_classes for c in widths[:4])
+    benchmarked = sum(p.numel() for p in model.parameters())
+    configured = sum(p.numel() for p in reference.parameters())
+    assert benchmarked == configured - supervision
+    assert type(model.backbone).__name__ == 'DNetEncoder'
+    assert model.test_cfg['patch_size'] == (96, 96, 96)

@@ -1,7 +1,8 @@
 """Sliding-window inference of ``VolumeEncoderDecoder`` against MONAI's
 ``sliding_window_inference`` called directly, on one network and one volume.
 
-    python tools/analysis_tools/benchmark_sliding_window.py [--model {dnet,unet}]
+    python tools/analysis_tools/benchmark_sliding_window.py
+        [--model {dnet,dnet-full,unet}]
         [--volume CT.nii.gz | --shape D H W] [--patch D H W] [--overlap F]
         [--sw-batch-size N] [--repeat N] [--warmup N] [--device {cpu,cuda}]
         [--threads N] [--no-memory] [--json FILE]
@@ -28,10 +29,12 @@ The default volume is the real abdominal CT of
 ``../shared/data/totalsegmentator_example`` (122x101x112 voxels, 3 mm), windowed to
 [-175, 250] HU and scaled to [0, 1] as the BTCV recipes do. ``--model dnet``: a small
 D-Net (``DNetEncoder`` + ``DFF3DHead``, widths (8, 16, 32, 64, 128), one block per
-stage); ``--model unet``: a small MONAI ``UNet`` (channels (16, 32, 64, 128), one
-residual unit). Weights are random (seeded): speed and agreement do not depend on
-training. The first forward of each shape creates oneDNN primitives (seconds on CPU):
-keep ``--warmup`` >= 1 for timings.
+stage); ``--model dnet-full``: the D-Net of ``configs/dnet`` (widths 48 to 768, two
+blocks per stage, 39.3 M parameters; use the configs' ``--patch 96 96 96
+--sw-batch-size 4``); ``--model unet``: a small MONAI ``UNet`` (channels (16, 32, 64,
+128), one residual unit). Weights are random (seeded): speed and agreement do not
+depend on training. The first forward of each shape creates oneDNN primitives (seconds
+on CPU): keep ``--warmup`` >= 1 for timings.
 """
 import argparse
 import json
@@ -99,19 +102,22 @@ def build_model(name: str, patch: Sequence[int], overlap: float,
         sw_batch_size=sw_batch_size,
         blend_mode='gaussian',
         sigma_scale=0.125)
-    if name == 'dnet':
-        widths = (8, 16, 32, 64, 128)
+    if name in ('dnet', 'dnet-full'):
+        full = name == 'dnet-full'
+        widths = (48, 96, 192, 384, 768) if full else (8, 16, 32, 64, 128)
+        depth = 2 if full else 1
+        salience_channels = widths[0]
         backbone = dict(
             type='DNetEncoder',
             in_channels=1,
             widths=widths,
-            depths=(1, ) * 5,
-            salience_channels=8)
+            depths=(depth, ) * 5,
+            salience_channels=salience_channels)
         decode_head = dict(
             type='DFF3DHead',
-            in_channels=(8, *widths),
+            in_channels=(salience_channels, *widths),
             num_classes=NUM_CLASSES,
-            depths=(1, ) * 4)
+            depths=(depth, ) * 4)
     else:
         from monai.networks.nets import UNet
         network = UNet(
@@ -258,9 +264,10 @@ def parse_args(argv=None):
         'sliding_window_inference (same network, volume, patch, overlap, Gaussian)')
     parser.add_argument(
         '--model',
-        choices=['dnet', 'unet'],
+        choices=['dnet', 'dnet-full', 'unet'],
         default='dnet',
-        help='small D-Net (DNetEncoder + DFF3DHead) or MONAI UNet')
+        help="small D-Net (DNetEncoder + DFF3DHead), the configs' full-size D-Net, "
+        'or a small MONAI UNet')
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         '--volume',
