@@ -229,29 +229,16 @@ def configure_cpu_distributed(cfg, launcher: str) -> None:
       which lets mmengine start the group without ``torch.cuda.set_device`` and ends
       it at exit (:class:`mmseg_fusion.engine.CPUDistributedRunner`).
 
-    BatchNorm is not synchronised on CPUs: torch's ``SyncBatchNorm`` refuses CPU
-    tensors and mmcv's ``MMSyncBN`` needs the compiled mmcv; each process then
-    normalises its own batch (configs with GroupNorm match one process exactly).
-    A config that asks for SyncBN (``sync_bn``, or a ``SyncBN``/``MMSyncBN`` layer)
-    is refused here, before anything is built.
+    SyncBN (``sync_bn``, or ``SyncBN`` layers) is left to the runner: torch's
+    ``SyncBatchNorm`` refuses CPU tensors, and ``CPUDistributedRunner`` replaces it
+    by :class:`mmseg_fusion.engine.CPUSyncBatchNorm`, which synchronises over gloo.
 
     Args:
         cfg (mmengine.Config): the run's config, changed in place.
         launcher (str): the ``--launcher`` flag: 'none', 'pytorch', 'slurm' or 'mpi'.
-
-    Raises:
-        ConfigError: the config synchronises BatchNorm.
     """
     if launcher == 'none' or torch.cuda.is_available():
         return
-    synced = _sync_bn_key(cfg)
-    if synced is not None:
-        from .utils.cli import ConfigError
-        raise ConfigError(
-            f'{synced} synchronises BatchNorm, which needs CUDA (torch\'s '
-            'SyncBatchNorm refuses CPU tensors, mmcv\'s MMSyncBN needs the compiled '
-            'mmcv): without '
-            "CUDA use dict(type='BN') (each process normalises its own batch) or GN")
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel',
@@ -260,30 +247,6 @@ def configure_cpu_distributed(cfg, launcher: str) -> None:
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
     cfg.setdefault('runner_type', 'CPUDistributedRunner')
-
-
-def _sync_bn_key(cfg) -> Optional[str]:
-    """The first key of ``cfg`` that asks for SyncBN (``sync_bn`` or a norm layer of
-    type 'SyncBN'/'MMSyncBN' in the model), as ``key=value``; None if none does."""
-    if cfg.get('sync_bn'):
-        return f'sync_bn={cfg.sync_bn!r}'
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            if node.get('type') in ('SyncBN', 'MMSyncBN'):
-                return f"{path}.type={node['type']!r}"
-            items = node.items()
-        elif isinstance(node, (list, tuple)):
-            items = enumerate(node)
-        else:
-            return None
-        for key, value in items:
-            found = walk(value, f'{path}.{key}')
-            if found is not None:
-                return found
-        return None
-
-    return walk(cfg.get('model'), 'model')
 
 
 def apply_compat_fixes() -> None:

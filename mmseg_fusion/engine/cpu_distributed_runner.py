@@ -7,7 +7,10 @@ from unittest import mock
 import torch
 from mmengine.dist import is_distributed
 from mmengine.runner import Runner
+from mmengine.runner import runner as runner_module
 from mmseg.registry import RUNNERS
+
+from .cpu_sync_batch_norm import CPUSyncBatchNorm
 
 # How long the exit barrier waits for the slowest rank before giving up (a rank that
 # failed leaves the others in a collective; torchrun then ends them anyway).
@@ -21,8 +24,8 @@ _last_run = dict(finished=False)
 class CPUDistributedRunner(Runner):
     """mmengine's :class:`~mmengine.runner.Runner` for distributed runs on CPUs.
 
-    With CUDA this is mmengine's Runner, unchanged. Without CUDA it changes two
-    things, and only for a process group it starts itself:
+    With CUDA this is mmengine's Runner, unchanged. Without CUDA it changes three
+    things, the first two only for a process group it starts itself:
 
     * **Start.** mmengine 0.10.7's ``init_dist`` (``mmengine/dist/utils.py``) calls
       ``torch.cuda.set_device(local_rank)`` before ``init_process_group`` for the
@@ -45,6 +48,13 @@ class CPUDistributedRunner(Runner):
       failed exits at once, as with mmengine, and torchrun ends the others (met at
       a barrier, a rank whose peer still waits in another collective would hang).
 
+    * **Synchronised BatchNorm.** torch's ``SyncBatchNorm`` refuses CPU tensors, so
+      ``wrap_model`` replaces every ``nn.SyncBatchNorm`` (what ``norm_cfg=dict(
+      type='SyncBN')`` builds) by :class:`CPUSyncBatchNorm`, which synchronises over
+      gloo; with ``sync_bn`` set in the config (mmengine's switch, 'torch' or
+      'mmcv') every BatchNorm layer is replaced, as mmengine would convert them. N
+      processes then normalise as one process with the whole batch does.
+
     The tools select it (``runner_type``) for a distributed run without CUDA, with
     ``env_cfg.dist_cfg.backend='gloo'`` and a DDP wrapper without ``device_ids``
     (:func:`mmseg_fusion.compat.configure_cpu_distributed`); with mmseg's own
@@ -59,6 +69,20 @@ class CPUDistributedRunner(Runner):
         with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
             super().setup_env(env_cfg)
         atexit.register(end_process_group)
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        """mmengine's ``wrap_model``; without CUDA, SyncBN layers are made
+        :class:`CPUSyncBatchNorm` first (see the class docstring)."""
+        if not self.distributed or torch.cuda.is_available():
+            return super().wrap_model(model_wrapper_cfg, model)
+        sync_bn = self.cfg.get('sync_bn')
+        model = CPUSyncBatchNorm.convert(model, batch_norm=sync_bn is not None)
+        # mmengine would convert the layers again, to torch's SyncBatchNorm
+        with mock.patch.object(
+                runner_module,
+                'convert_sync_batchnorm',
+                lambda module, implementation='torch': module):
+            return super().wrap_model(model_wrapper_cfg, model)
 
     def train(self):
         """mmengine's ``train``, recorded for the teardown at exit."""
