@@ -50,9 +50,11 @@ class SpatialAttention(nn.Sequential):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-sigmoid map, (N, 1, *spatial)."""
-        descriptors = torch.cat(
-            [x.amax(dim=1, keepdim=True),
-             x.mean(dim=1, keepdim=True)], dim=1)
+        # max with indices, as CBAM's code takes it: its backward scatters into the
+        # arg-max positions, where amax's compares the whole input with the maximum
+        # (an input-sized mask held for backward)
+        maximum = x.max(dim=1, keepdim=True).values
+        descriptors = torch.cat([maximum, x.mean(dim=1, keepdim=True)], dim=1)
         return super().forward(descriptors)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
