@@ -8,18 +8,18 @@ from torch.distributed.nn.functional import all_reduce
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm over the whole batch of all processes, for any backend (gloo too).
 
-    torch's ``nn.SyncBatchNorm`` and mmcv's ``MMSyncBN`` refuse CPU tensors. This
-    layer computes, in training and with a process group of more than one rank, each
-    channel's mean and (biased) variance over the samples and voxels of every rank:
-    two differentiable all-reduces of per-channel sums (``torch.distributed.nn``),
-    so backward also sums the statistics' gradients over the ranks. N processes of
-    B samples then normalise, and compute gradients, as one process of N x B samples
-    does with ``nn.BatchNorm``; DDP's averaging of the parameter gradients completes
-    the equivalence. Running statistics are updated as ``nn.BatchNorm`` updates them
-    (momentum, or the cumulative average when ``momentum`` is None; the unbiased
-    variance), identically on every rank. In eval mode, or without a process group,
-    it is ``nn.BatchNorm``. Parameters and buffers are BatchNorm's, so checkpoints
-    load into either.
+    torch's ``nn.SyncBatchNorm`` refuses CPU tensors, and mmcv's ``MMSyncBN`` needs
+    mmcv's compiled CUDA ops. This layer computes, in training and with a process
+    group of more than one rank, each channel's mean and (biased) variance over the
+    samples and voxels of every rank: two differentiable all-reduces of per-channel
+    sums (``torch.distributed.nn``), so backward also sums the statistics' gradients
+    over the ranks. N processes of B samples then normalise, and compute gradients,
+    as one process of N x B samples does with ``nn.BatchNorm``; DDP's averaging of
+    the parameter gradients completes the equivalence. Running statistics are
+    updated as ``nn.BatchNorm`` updates them (momentum, or the cumulative average
+    when ``momentum`` is None; the unbiased variance), identically on every rank. In
+    eval mode, or without a process group, it is ``nn.BatchNorm``. Parameters and
+    buffers are BatchNorm's, so checkpoints load into either.
 
     Any rank (1-D, 2-D, 3-D maps): the statistics are per channel, over every other
     axis.
