@@ -2,7 +2,6 @@
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.distributed.nn.functional import all_reduce
 
 
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -50,30 +49,40 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f'CPUSyncBatchNorm expects (N, C, *) input, got shape '
                              f'{tuple(x.shape)}')
 
-    def _synchronised(self) -> bool:
+    def _sync_group(self):
+        """The process group to synchronise over, or None when this step is plain
+        BatchNorm (eval mode, no group, or a group of one rank)."""
         if not (self.training and dist.is_available() and dist.is_initialized()):
-            return False
+            return None
         group = self.process_group or dist.group.WORLD
-        return dist.get_world_size(group) > 1
+        return group if dist.get_world_size(group) > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(x)
-        if not self._synchronised():
+        group = self._sync_group()
+        if group is None:
             return super().forward(x)
-        group = self.process_group or dist.group.WORLD
+        # differentiable collectives: backward sums the statistics' gradients too
+        from torch.distributed.nn.functional import all_reduce
+
+        # statistics in float32 at least, as torch's SyncBatchNorm keeps them for
+        # half-precision inputs (autocast)
+        xs = x.to(torch.promote_types(x.dtype, torch.float32))
         axes = [0] + list(range(2, x.dim()))
         shape = (1, -1) + (1, ) * (x.dim() - 2)
-        local_count = x.new_tensor([x.numel() / x.shape[1]])
-        count = all_reduce(local_count, group=group)
-        mean = all_reduce(x.sum(axes), group=group) / count
-        centred = x - mean.view(shape)
+        # the channel sums and the voxel count per channel in one all-reduce
+        local_count = xs.new_tensor([x.numel() / x.shape[1]])
+        sums = all_reduce(torch.cat([xs.sum(axes), local_count]), group=group)
+        count = sums[-1]
+        mean = sums[:-1] / count
+        centred = xs - mean.view(shape)
         var = all_reduce(centred.square().sum(axes), group=group) / count
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach(), count.item())
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+        return out.to(x.dtype)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor,

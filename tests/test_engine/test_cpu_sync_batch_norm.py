@@ -47,7 +47,7 @@ def single_process(spatial_dims):
     return step(layer, x, weight)
 
 
-def rank_worker(rank, port, spatial_dims, path):
+def rank_worker(rank, port, spatial_dims, path, dtype=torch.float32):
     dist.init_process_group(
         'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     try:
@@ -56,7 +56,7 @@ def rank_worker(rank, port, spatial_dims, path):
         layer = CPUSyncBatchNorm(3, momentum=0.3)
         layer.weight.data.copy_(gamma)
         layer.bias.data.copy_(beta)
-        result = step(layer, x[half], weight[half])
+        result = step(layer, x[half].to(dtype), weight[half].to(dtype))
         for key in ('grad_gamma', 'grad_beta'):  # each rank holds its part
             dist.all_reduce(result[key])
         torch.save(result, f'{path}/rank{rank}.pt')
@@ -82,6 +82,24 @@ def test_two_processes_equal_one_batch_norm(tmp_path, spatial_dims):
     local.weight.data.copy_(gamma)
     local.bias.data.copy_(beta)
     assert not torch.allclose(local(x[:2]), expected['out'][:2], atol=1e-2)
+
+
+@pytest.mark.slow
+def test_half_precision_inputs_keep_float32_statistics(tmp_path):
+    # bfloat16 maps, as autocast hands them over: the sums over 60 voxels per channel
+    # in bfloat16 would be off by about 1e-2 of their size; float32 statistics give
+    # the float32 result to bfloat16's rounding of the input and output
+    mp.spawn(
+        rank_worker, args=(free_port(), 2, str(tmp_path), torch.bfloat16), nprocs=2)
+    expected = single_process(2)
+    ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(2)]
+    got = torch.cat([ranks[0]['out'], ranks[1]['out']])
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected['out'], rtol=2e-2, atol=3e-2)
+    for rank in ranks:
+        assert rank['running_mean'].dtype == torch.float32
+        torch.testing.assert_close(
+            rank['running_mean'], expected['running_mean'], rtol=1e-2, atol=1e-2)
 
 
 @pytest.mark.parametrize('momentum', [0.1, None])
